@@ -16,6 +16,7 @@ export type StatusName =
   | 'ResourceExhausted'
   | 'FailedPrecondition'
   | 'Internal'
+  | 'Unimplemented'
   | 'Unavailable'
   | 'Unauthenticated';
 

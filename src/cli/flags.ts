@@ -1,0 +1,200 @@
+/**
+ * Command-line flags, with the reference provider's names and defaults so that existing DaemonSet manifests and Helm
+ * values carry over unchanged (CONTRACT §5). Parsing follows Go's `flag` package, which the reference uses: one or two
+ * leading dashes, `--flag=value` or `--flag value`, booleans set by their bare name. We also accept `--bool true|false`
+ * (Go would silently stop parsing there), and we fail on unknown flags, as Go does, except klog's logging flags, which
+ * reference manifests may still pass and which have no meaning here.
+ */
+
+export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+
+export interface ProviderConfig {
+  endpoint: Endpoint;
+  constructPemChain: boolean;
+  writeCertAndKeyInSeparateFiles: boolean;
+  /** Default cloud for SecretProviderClasses that do not set `cloudName`. */
+  cloudName: string;
+  healthz: { port: number; path: string; timeoutMs: number };
+  metricsBackend: string;
+  prometheusPort: number;
+  logFormatJson: boolean;
+  verbosity: number;
+  customUserAgent: string;
+  tokenProxyUrl: string;
+  sniName: string;
+  /** How long SIGTERM waits for in-flight mounts before cancelling them. */
+  drainTimeoutMs: number;
+}
+
+export type ParsedCommandLine =
+  | { kind: 'run'; config: ProviderConfig; ignoredFlags: string[] }
+  | { kind: 'version' }
+  | { kind: 'error'; message: string };
+
+type FlagType = 'bool' | 'string' | 'int' | 'duration';
+
+interface FlagSpec {
+  type: FlagType;
+  apply: (config: ProviderConfig, value: string) => void;
+}
+
+export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
+  endpoint: { kind: 'unix', path: '/tmp/azure.sock' },
+  constructPemChain: true,
+  writeCertAndKeyInSeparateFiles: false,
+  cloudName: 'AzurePublicCloud',
+  healthz: { port: 8989, path: '/healthz', timeoutMs: 5000 },
+  metricsBackend: 'Prometheus',
+  prometheusPort: 8898,
+  logFormatJson: false,
+  verbosity: 0,
+  customUserAgent: '',
+  tokenProxyUrl: '',
+  sniName: '',
+  drainTimeoutMs: 25000,
+}) as ProviderConfig;
+
+const FLAGS: Record<string, FlagSpec> = {
+  endpoint: { type: 'string', apply: (c, v) => (c.endpoint = parseEndpoint(v)) },
+  'construct-pem-chain': { type: 'bool', apply: (c, v) => (c.constructPemChain = parseBool(v)) },
+  'write-cert-and-key-in-separate-files': {
+    type: 'bool',
+    apply: (c, v) => (c.writeCertAndKeyInSeparateFiles = parseBool(v)),
+  },
+  'cloud-name': { type: 'string', apply: (c, v) => (c.cloudName = v) },
+  'healthz-port': { type: 'int', apply: (c, v) => (c.healthz.port = parsePort(v)) },
+  'healthz-path': { type: 'string', apply: (c, v) => (c.healthz.path = v.startsWith('/') ? v : `/${v}`) },
+  'healthz-timeout': { type: 'duration', apply: (c, v) => (c.healthz.timeoutMs = parseDuration(v)) },
+  'metrics-backend': { type: 'string', apply: (c, v) => (c.metricsBackend = v) },
+  'prometheus-port': { type: 'int', apply: (c, v) => (c.prometheusPort = parsePort(v)) },
+  'log-format-json': { type: 'bool', apply: (c, v) => (c.logFormatJson = parseBool(v)) },
+  v: { type: 'int', apply: (c, v) => (c.verbosity = parseNonNegativeInt(v)) },
+  'custom-user-agent': { type: 'string', apply: (c, v) => (c.customUserAgent = v) },
+  'token-proxy-url': { type: 'string', apply: (c, v) => (c.tokenProxyUrl = v) },
+  'sni-name': { type: 'string', apply: (c, v) => (c.sniName = v) },
+  'drain-timeout': { type: 'duration', apply: (c, v) => (c.drainTimeoutMs = parseDuration(v)) },
+};
+
+/** Flags the reference accepts that we take and ignore (klog's, and its pprof switch), so old manifests still start. */
+const IGNORED_FLAGS: Record<string, FlagType> = {
+  'enable-pprof': 'bool',
+  'pprof-port': 'int',
+  logtostderr: 'bool',
+  alsologtostderr: 'bool',
+  'one-output': 'bool',
+  one_output: 'bool',
+  'skip-headers': 'bool',
+  skip_headers: 'bool',
+  'skip-log-headers': 'bool',
+  skip_log_headers: 'bool',
+  add_dir_header: 'bool',
+  stderrthreshold: 'string',
+  log_dir: 'string',
+  log_file: 'string',
+  log_file_max_size: 'int',
+  log_backtrace_at: 'string',
+  vmodule: 'string',
+};
+
+const BOOL_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
+
+export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
+  const config: ProviderConfig = structuredClone(DEFAULT_CONFIG);
+  const ignoredFlags: string[] = [];
+  let wantVersion = false;
+  try {
+    for (let i = 0; i < argv.length; i++) {
+      const arg = argv[i]!;
+      const match = /^--?([^=-][^=]*)(?:=(.*))?$/s.exec(arg);
+      if (!match) throw new Error(`unexpected argument "${arg}": flags start with - or --`);
+      const name = match[1]!;
+      let value = match[2];
+      if (name === 'version' || name === 'h' || name === 'help') {
+        if (name !== 'version') throw new Error(usage());
+        wantVersion = value === undefined || parseBool(value);
+        continue;
+      }
+      const spec = FLAGS[name];
+      const type = spec?.type ?? IGNORED_FLAGS[name];
+      if (!type) throw new Error(`unknown flag --${name}\n${usage()}`);
+      if (value === undefined) {
+        const next = argv[i + 1];
+        if (type === 'bool') {
+          // A following true/false belongs to this flag; anything else is the next flag.
+          if (next !== undefined && BOOL_WORDS.has(next)) {
+            value = next;
+            i++;
+          } else value = 'true';
+        } else {
+          if (next === undefined) throw new Error(`flag --${name} needs a value`);
+          value = next;
+          i++;
+        }
+      }
+      if (spec) {
+        try {
+          spec.apply(config, value);
+        } catch (err) {
+          throw new Error(`invalid value "${value}" for flag --${name}: ${(err as Error).message}`);
+        }
+      } else ignoredFlags.push(name);
+    }
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+  if (wantVersion) return { kind: 'version' };
+  return { kind: 'run', config, ignoredFlags };
+}
+
+export function parseEndpoint(value: string): Endpoint {
+  if (value.startsWith('unix://')) {
+    const path = value.slice('unix://'.length);
+    if (!path) throw new Error('unix endpoint needs a path, e.g. unix:///provider/azure.sock');
+    return { kind: 'unix', path };
+  }
+  if (value.startsWith('tcp://')) {
+    const url = new URL(value);
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return { kind: 'tcp', host: host || '127.0.0.1', port: parsePort(url.port || '0') };
+  }
+  throw new Error('endpoint must start with unix:// or tcp://');
+}
+
+export function parseBool(value: string): boolean {
+  if (!BOOL_WORDS.has(value)) throw new Error('expected true or false');
+  return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value);
+}
+
+function parseNonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new Error('expected a whole number');
+  return Number(value);
+}
+
+function parsePort(value: string): number {
+  const port = parseNonNegativeInt(value);
+  if (port > 65535) throw new Error('expected a port number (0-65535)');
+  return port;
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
+
+/** A Go duration ("5s", "1m30s", "250ms") in milliseconds. */
+export function parseDuration(value: string): number {
+  if (value === '0') return 0;
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let consumed = 0;
+  for (let m = re.exec(value); m; m = re.exec(value)) {
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    consumed = re.lastIndex;
+  }
+  if (consumed === 0 || consumed !== value.length) throw new Error('expected a duration such as 5s or 500ms');
+  return total;
+}
+
+function usage(): string {
+  const names = Object.keys(FLAGS)
+    .map((n) => `--${n}`)
+    .join(' ');
+  return `usage: csi-provider-azure [--version] ${names}`;
+}

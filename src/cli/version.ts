@@ -1,0 +1,32 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** The names the driver and `kubectl get secretproviderclasspodstatus` show for this provider (CONTRACT §1). */
+export const RUNTIME_NAME = 'secrets-store-csi-driver-provider-azure';
+export const PROTOCOL_VERSION = 'v1alpha1';
+
+let cached: string | undefined;
+
+/** Our semver, from the package.json the process was installed with (works from dist/ and from the image). */
+export function providerVersion(): string {
+  if (cached) return cached;
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'csi-provider-azure' && pkg.version) return (cached = pkg.version);
+    } catch {
+      // not here; keep walking up
+    }
+    if (dirname(dir) === dir) return (cached = '0.0.0-unknown');
+  }
+}
+
+/** What `--version` prints: the reference's JSON fields plus the runtime, one line. */
+export function versionJson(): string {
+  return JSON.stringify({
+    version: providerVersion(),
+    runtime: RUNTIME_NAME,
+    nodeVersion: process.version,
+    platform: `${process.platform}/${process.arch}`,
+  });
+}

@@ -1,0 +1,96 @@
+import { isRestError } from '@azure/core-rest-pipeline';
+import { ProviderError, type StatusName } from '../errors';
+import { scrub } from '../observability/scrub';
+
+/** What was being read when an error happened: the words every Key Vault error message carries. */
+export interface ReadContext {
+  vaultName: string;
+  vaultUrl: string;
+  objectType: 'secret' | 'key' | 'certificate';
+  objectName: string;
+  version: string;
+  identity: string;
+}
+
+/** The role that grants read access to each object type under Azure RBAC. */
+const READER_ROLE: Record<ReadContext['objectType'], string> = {
+  secret: 'Key Vault Secrets User',
+  key: 'Key Vault Crypto User',
+  certificate: 'Key Vault Certificate User',
+};
+
+const NETWORK_CODES = new Set([
+  'REQUEST_SEND_ERROR',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+]);
+
+/**
+ * Turns whatever the SDK threw into a ProviderError that names the object, the vault and the identity, keeps the
+ * service's status and error code, and says what to do. Texts from Azure are scrubbed of anything token-shaped.
+ */
+export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const what = `${ctx.objectType} "${ctx.objectName}"${ctx.version ? ` version ${ctx.version}` : ''}`;
+  const vault = `Key Vault "${ctx.vaultName}"`;
+  const make = (status: StatusName, message: string): ProviderError =>
+    new ProviderError(status, scrub(message), { cause: err });
+
+  const name = (err as { name?: unknown } | null)?.name;
+  if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
+    return make('Unauthenticated', `could not get a token for ${ctx.identity} to read ${what} from ${vault}: ${describeAuthError(err)}`);
+  }
+  if (name === 'CredentialUnavailableError') {
+    return make(
+      'Unavailable',
+      `no token for ${ctx.identity} is available to read ${what} from ${vault}: ${firstLine((err as Error).message)}`,
+    );
+  }
+  if (isRestError(err)) {
+    const status = err.statusCode;
+    const code = err.code ? ` ${err.code}` : '';
+    const service = firstLine(err.message);
+    if (status === undefined || NETWORK_CODES.has(err.code ?? '')) {
+      return make(
+        'Unavailable',
+        `could not reach ${vault} at ${ctx.vaultUrl} to read ${what} (${err.code ?? 'network error'}): check the vault name, DNS, ` +
+          'network policies and any HTTPS_PROXY',
+      );
+    }
+    const cause = `(${status}${code}: ${service})`;
+    if (status === 404) return make('NotFound', `${what} was not found in ${vault} ${cause}: check objectName and objectVersion`);
+    if (status === 403) {
+      return make(
+        'PermissionDenied',
+        `${ctx.identity} may not read ${what} from ${vault} ${cause}: grant it the "${READER_ROLE[ctx.objectType]}" role ` +
+          'on the vault (or an access policy with get permission), and check the vault\'s firewall',
+      );
+    }
+    if (status === 401) return make('Unauthenticated', `${vault} rejected the token of ${ctx.identity} for ${what} ${cause}`);
+    if (status === 429) return make('ResourceExhausted', `${vault} throttled the request for ${what} ${cause}; the mount will be retried`);
+    if (status === 400) return make('InvalidArgument', `${vault} rejected the request for ${what} ${cause}`);
+    if (status >= 500) return make('Unavailable', `${vault} failed to serve ${what} ${cause}`);
+    return make('Internal', `${vault} answered the request for ${what} with an unexpected status ${cause}`);
+  }
+  if (name === 'AbortError') return make('Cancelled', `reading ${what} from ${vault} was cancelled`);
+  return make('Internal', `reading ${what} from ${vault} failed unexpectedly: ${firstLine(String((err as Error)?.message ?? err))}`);
+}
+
+/** The useful part of an @azure/identity AuthenticationError: the status and the service's description. */
+function describeAuthError(err: unknown): string {
+  const e = err as { statusCode?: number; errorResponse?: { error?: string; errorDescription?: string }; message?: string };
+  const description = e.errorResponse?.errorDescription || e.errorResponse?.error || e.message || 'unknown error';
+  const status = e.statusCode ? `${e.statusCode} ` : '';
+  return `${status}${firstLine(description)}`;
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
+  return line.trim().slice(0, 500);
+}

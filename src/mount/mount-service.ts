@@ -1,0 +1,134 @@
+import { ProviderError } from '../errors';
+import type { Logger } from '../observability/logger';
+import { mapBounded } from './concurrency';
+import { fetchObject, type ContentOptions } from './fetch-object';
+import { parseMountParameters } from './parameters';
+import { FilePathRegistry } from './paths';
+import type { VaultAccess } from './ports';
+import { decodeMountRequest, type RawMountRequest } from './request';
+import type { MountSpec } from './types';
+
+export interface MountOptions extends ContentOptions {
+  /** `--cloud-name`, for SecretProviderClasses without cloudName. */
+  defaultCloudName: string;
+  /** Objects fetched at once within one mount. */
+  maxParallelFetches: number;
+}
+
+export interface MountFile {
+  path: string;
+  mode: number;
+  contents: Buffer;
+}
+
+export interface MountResult {
+  files: MountFile[];
+  objectVersions: Array<{ id: string; version: string }>;
+}
+
+/** The driver rejects responses above its receive limit (4 MiB by default, `--max-call-recv-msg-size`). */
+const DRIVER_DEFAULT_RECEIVE_LIMIT = 4 * 1024 * 1024;
+/** Above this, syncing the volume to a Kubernetes Secret fails (etcd's object size limit). */
+const SECRET_SYNC_LIMIT = 1024 * 1024;
+
+/**
+ * One Mount, start to end: decode and validate everything first (no network), then fetch every object, convert it,
+ * and return all files or fail whole. Logs one line per mount.
+ */
+export class MountService {
+  constructor(
+    private readonly vaults: VaultAccess,
+    private readonly options: MountOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  async mount(raw: RawMountRequest, signal: AbortSignal): Promise<MountResult> {
+    const started = performance.now();
+    let spec: MountSpec | undefined;
+    try {
+      const request = decodeMountRequest(raw);
+      spec = parseMountParameters(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
+      const result = await this.fetchAll(spec, request.defaultMode, signal);
+      this.logger.info(
+        { ...mountFields(spec), objects: spec.objects.length, files: result.files.length, durationMs: since(started), result: 'ok' },
+        'mount succeeded',
+      );
+      return result;
+    } catch (err) {
+      const error = this.asProviderError(err, signal);
+      this.logger.warn(
+        {
+          ...(spec ? mountFields(spec) : {}),
+          objects: spec?.objects.length,
+          durationMs: since(started),
+          result: error.status,
+          error: error.message,
+        },
+        'mount failed',
+      );
+      throw error;
+    }
+  }
+
+  private async fetchAll(spec: MountSpec, defaultMode: number, signal: AbortSignal): Promise<MountResult> {
+    for (const warning of spec.warnings) this.logger.warn(mountFields(spec), warning);
+    if (spec.objects.length === 0) return { files: [], objectVersions: [] };
+
+    const reader = await this.vaults.open(spec, signal);
+    const fetched = await mapBounded(spec.objects, this.options.maxParallelFetches, signal, (object, objectSignal) =>
+      fetchObject(reader, object, this.options, objectSignal),
+    );
+
+    const files: MountFile[] = [];
+    const objectVersions: MountResult['objectVersions'] = [];
+    const paths = new FilePathRegistry();
+    let totalBytes = 0;
+    fetched.forEach((result, i) => {
+      const object = spec.objects[i]!;
+      for (const warning of result.warnings) this.logger.warn(mountFields(spec), warning);
+      for (const file of result.files) {
+        // Separate .crt/.key files are only known now; they must not collide with another object's file either.
+        paths.claim(file.path, `objects.array[${object.index}] ("${object.name}")`);
+        files.push({ path: file.path, mode: object.filePermission ?? defaultMode, contents: file.contents });
+        totalBytes += file.contents.length;
+      }
+      objectVersions.push(...result.versions);
+    });
+    if (totalBytes > DRIVER_DEFAULT_RECEIVE_LIMIT) {
+      this.logger.warn(
+        { ...mountFields(spec), bytes: totalBytes },
+        'mount content exceeds the driver\'s default 4 MiB receive limit: raise the driver\'s --max-call-recv-msg-size or split the SecretProviderClass',
+      );
+    } else if (totalBytes > SECRET_SYNC_LIMIT) {
+      this.logger.debug({ ...mountFields(spec), bytes: totalBytes }, 'mount content exceeds 1 MiB: it cannot be synced to a Kubernetes Secret');
+    }
+    return { files, objectVersions };
+  }
+
+  /** Every failure leaves as a ProviderError; an abort says whether the deadline passed or the driver cancelled. */
+  private asProviderError(err: unknown, signal: AbortSignal): ProviderError {
+    if (err instanceof ProviderError) return err;
+    if (signal.aborted) {
+      const reason: unknown = signal.reason;
+      if (reason instanceof ProviderError) return reason;
+      return new ProviderError('Cancelled', 'the mount was cancelled by the driver before it completed', { cause: err });
+    }
+    // Not an error we made: its text is unknown territory, so it goes to the log (at error level), not to the pod.
+    this.logger.error({ err }, 'unexpected error in mount');
+    return new ProviderError('Internal', 'internal error in the provider: see the provider logs', { cause: err });
+  }
+}
+
+function mountFields(spec: MountSpec): Record<string, string> {
+  return {
+    pod: spec.pod.name,
+    namespace: spec.pod.namespace,
+    secretProviderClass: spec.secretProviderClass,
+    vault: spec.vaultName,
+    identity: spec.identity.mode,
+  };
+}
+
+function since(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
+}

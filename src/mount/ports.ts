@@ -1,0 +1,46 @@
+/**
+ * What a mount needs from Key Vault, as interfaces: mount/ never imports the Azure SDK. keyvault/ implements these
+ * with the SDK clients; tests can implement them in memory.
+ */
+import type { MountSpec } from './types';
+
+export interface FetchedSecret {
+  value: string;
+  version: string;
+  contentType: string | undefined;
+  /** Set when the secret backs a certificate (the REST "kid"): its content is a PFX or PEM bundle. */
+  certificateKeyId: string | undefined;
+}
+
+/** A public JSON Web Key as the SDK returns it: binary fields as bytes, not base64url. */
+export interface PublicJwk {
+  kty?: string;
+  crv?: string;
+  n?: Uint8Array;
+  e?: Uint8Array;
+  x?: Uint8Array;
+  y?: Uint8Array;
+}
+
+export interface FetchedKey {
+  jwk: PublicJwk;
+  version: string;
+}
+
+export interface FetchedCertificate {
+  /** DER bytes of the X.509 certificate. */
+  cer: Uint8Array;
+  version: string;
+}
+
+/** Reads objects from one vault as one identity. Errors are ProviderErrors that name the object and the vault. */
+export interface VaultReader {
+  getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret>;
+  getKey(name: string, version: string, signal: AbortSignal): Promise<FetchedKey>;
+  getCertificate(name: string, version: string, signal: AbortSignal): Promise<FetchedCertificate>;
+}
+
+/** Resolves a mount's vault, cloud and identity to a reader (reused across mounts of the same vault and identity). */
+export interface VaultAccess {
+  open(spec: MountSpec, signal: AbortSignal): Promise<VaultReader>;
+}

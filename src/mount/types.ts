@@ -1,0 +1,53 @@
+/** The validated shape of one Mount: what the SecretProviderClass asked for, after every local check passed. */
+
+export type ObjectType = 'secret' | 'key' | 'cert';
+export type ObjectEncoding = 'utf-8' | 'base64' | 'hex';
+export type ObjectFormat = 'pem' | 'pfx';
+
+export interface ObjectSpec {
+  /** Position in the `objects` array, for messages ("objects[2]"). */
+  index: number;
+  name: string;
+  type: ObjectType;
+  /** Empty = the latest version. */
+  version: string;
+  /** 1 = a single version; N > 1 = the N newest versions starting at `version` (files `<fileName>/0..N-1`). */
+  versionHistory: number;
+  format: ObjectFormat;
+  encoding: ObjectEncoding;
+  /** Relative path of the file in the volume: the alias, else the name. */
+  fileName: string;
+  /** Octal file mode from `filePermission`; undefined = the driver's default permission. */
+  filePermission: number | undefined;
+}
+
+/** A user-assigned managed identity chosen by client id or by ARM resource id. */
+export type UserAssignedIdentity = { kind: 'clientId'; value: string } | { kind: 'resourceId'; value: string };
+
+export type IdentitySpec =
+  | { mode: 'vmManagedIdentity'; userAssigned: UserAssignedIdentity | undefined }
+  | { mode: 'workloadIdentity'; clientId: string }
+  | { mode: 'servicePrincipal'; clientId: string; clientSecret: string }
+  | { mode: 'podIdentity' }
+  | { mode: 'tokenProxy'; clientId: string };
+
+export interface PodInfo {
+  name: string;
+  namespace: string;
+  uid: string;
+  serviceAccountName: string;
+}
+
+export interface MountSpec {
+  pod: PodInfo;
+  /** Name of the SecretProviderClass (for logs and messages). */
+  secretProviderClass: string;
+  vaultName: string;
+  tenantId: string;
+  cloudName: string;
+  cloudEnvFileName: string;
+  identity: IdentitySpec;
+  objects: ObjectSpec[];
+  /** Things worth a log line that do not fail the mount (unknown object fields, an empty objects list). */
+  warnings: string[];
+}

@@ -1,0 +1,190 @@
+import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import type { Endpoint } from '../cli/flags';
+import { PROTOCOL_VERSION, providerVersion, RUNTIME_NAME } from '../cli/version';
+import { ProviderError } from '../errors';
+import type { MountResult } from '../mount/mount-service';
+import type { RawMountRequest } from '../mount/request';
+import type { Logger } from '../observability/logger';
+import { loadServices } from './protos';
+
+/** What the gRPC layer needs from the rest of the provider. */
+export interface MountHandler {
+  mount(request: RawMountRequest, signal: AbortSignal): Promise<MountResult>;
+}
+
+interface MountResponseMessage {
+  objectVersion: Array<{ id: string; version: string }>;
+  files: Array<{ path: string; mode: number; contents: Buffer }>;
+}
+
+export interface RunningServer {
+  /** Human-readable address, e.g. unix:///provider/azure.sock. */
+  address: string;
+  /** Mounts being served right now. */
+  inFlight(): number;
+  /** Stop accepting, let in-flight calls finish for up to `timeoutMs`, then cancel the rest and remove the socket. */
+  shutdown(timeoutMs: number): Promise<{ drained: boolean }>;
+}
+
+/** Without a deadline from the driver, a mount still ends: long enough for IMDS and Key Vault retries, no longer. */
+const DEFAULT_MOUNT_DEADLINE_MS = 120_000;
+
+const STATUS: Record<ProviderError['status'], grpc.status> = {
+  Cancelled: grpc.status.CANCELLED,
+  InvalidArgument: grpc.status.INVALID_ARGUMENT,
+  DeadlineExceeded: grpc.status.DEADLINE_EXCEEDED,
+  NotFound: grpc.status.NOT_FOUND,
+  PermissionDenied: grpc.status.PERMISSION_DENIED,
+  ResourceExhausted: grpc.status.RESOURCE_EXHAUSTED,
+  FailedPrecondition: grpc.status.FAILED_PRECONDITION,
+  Internal: grpc.status.INTERNAL,
+  Unimplemented: grpc.status.UNIMPLEMENTED,
+  Unavailable: grpc.status.UNAVAILABLE,
+  Unauthenticated: grpc.status.UNAUTHENTICATED,
+};
+
+/**
+ * Serves v1alpha1.CSIDriverProvider and grpc.health.v1.Health on the endpoint. This is the only place that turns a
+ * ProviderError into a gRPC status.
+ */
+export async function startGrpcServer(endpoint: Endpoint, handler: MountHandler, logger: Logger): Promise<RunningServer> {
+  const services = loadServices();
+  const server = new grpc.Server({
+    // A mount response may carry many certificates; the driver decides its own receive limit.
+    'grpc.max_send_message_length': -1,
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  });
+  let inFlight = 0;
+  let serving = true;
+
+  server.addService(services.provider, {
+    Version: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      callback(null, { version: PROTOCOL_VERSION, runtimeName: RUNTIME_NAME, runtimeVersion: providerVersion() });
+    },
+    Mount: (call: grpc.ServerUnaryCall<RawMountRequest, MountResponseMessage>, callback: grpc.sendUnaryData<MountResponseMessage>) => {
+      inFlight++;
+      const { signal, dispose } = callSignal(call);
+      handler
+        .mount(call.request, signal)
+        .then(
+          (result) => callback(null, { objectVersion: result.objectVersions, files: result.files }),
+          (err: unknown) => callback(toServiceError(err)),
+        )
+        .finally(() => {
+          dispose();
+          inFlight--;
+        });
+    },
+  });
+
+  server.addService(services.health, {
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const service = call.request.service;
+      if (service !== '' && service !== 'v1alpha1.CSIDriverProvider') {
+        callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service.slice(0, 100)}"` });
+        return;
+      }
+      callback(null, { status: serving ? 'SERVING' : 'NOT_SERVING' });
+    },
+    Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: 'Watch is not supported; use Check' });
+    },
+  });
+
+  const address = await bind(server, endpoint);
+  logger.info({ endpoint: address }, 'serving the CSI driver');
+
+  return {
+    address,
+    inFlight: () => inFlight,
+    async shutdown(timeoutMs) {
+      serving = false;
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn({ inFlight }, 'drain timeout reached: cancelling the mounts still in flight');
+          server.forceShutdown();
+          resolve(false);
+        }, timeoutMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      if (endpoint.kind === 'unix') await unlink(endpoint.path).catch(() => undefined);
+      return { drained };
+    },
+  };
+}
+
+async function bind(server: grpc.Server, endpoint: Endpoint): Promise<string> {
+  if (endpoint.kind === 'tcp') {
+    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+    const port = await bindAsync(server, `${host}:${endpoint.port}`);
+    return `tcp://${host}:${port}`;
+  }
+  const path = endpoint.path;
+  await mkdir(dirname(path), { recursive: true });
+  await removeStaleSocket(path);
+  // The socket is created with mode 0600: only the driver (root) may speak to us. Setting the umask around bind
+  // closes the window between creating the socket and chmod-ing it.
+  const previousUmask = process.umask(0o177);
+  try {
+    await bindAsync(server, `unix://${path}`);
+  } finally {
+    process.umask(previousUmask);
+  }
+  await chmod(path, 0o600);
+  return `unix://${path}`;
+}
+
+async function removeStaleSocket(path: string): Promise<void> {
+  const stat = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!stat) return;
+  if (!stat.isSocket()) {
+    throw new Error(`${path} exists and is not a socket: refusing to replace it; remove it or choose another --endpoint`);
+  }
+  await unlink(path);
+}
+
+function bindAsync(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+/**
+ * An AbortSignal that fires when the driver cancels the call or its deadline passes. The abort reason is the
+ * ProviderError the mount fails with, so the pod sees why.
+ */
+function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  const untilDeadline = Number.isFinite(deadlineMs) ? Math.max(0, deadlineMs - Date.now()) : DEFAULT_MOUNT_DEADLINE_MS;
+  // Give up a little before the driver does, so our message (what we were waiting on) reaches it, not its own timeout.
+  const remaining = Math.max(0, untilDeadline - Math.min(1000, untilDeadline * 0.05));
+  const timer = setTimeout(() => {
+    controller.abort(
+      new ProviderError('DeadlineExceeded', `the mount did not complete within its deadline of ${Math.round(remaining / 100) / 10}s`),
+    );
+  }, remaining);
+  const onCancelled = (): void => controller.abort(new ProviderError('Cancelled', 'the driver cancelled the mount'));
+  call.once('cancelled', onCancelled);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      call.removeListener('cancelled', onCancelled);
+    },
+  };
+}
+
+function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  if (err instanceof ProviderError) return { code: STATUS[err.status], details: err.message };
+  return { code: grpc.status.INTERNAL, details: 'internal error in the provider: see the provider logs' };
+}

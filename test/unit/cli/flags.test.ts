@@ -1,0 +1,69 @@
+import { DEFAULT_CONFIG, parseCommandLine, parseDuration } from '../../../src/cli/flags';
+
+function run(argv: string[]) {
+  const parsed = parseCommandLine(argv);
+  if (parsed.kind !== 'run') throw new Error(`expected run, got ${JSON.stringify(parsed)}`);
+  return parsed;
+}
+
+describe('parseCommandLine', () => {
+  it('has the reference defaults', () => {
+    expect(run([]).config).toEqual(DEFAULT_CONFIG);
+    expect(DEFAULT_CONFIG.endpoint).toEqual({ kind: 'unix', path: '/tmp/azure.sock' });
+  });
+
+  it('takes the reference DaemonSet arguments', () => {
+    const { config } = run([
+      '--endpoint=unix:///provider/azure.sock',
+      '--construct-pem-chain=false',
+      '--write-cert-and-key-in-separate-files',
+      '--healthz-port=8989',
+      '--healthz-path=/healthz',
+      '--healthz-timeout=5s',
+      '-v=2',
+      '--log-format-json',
+    ]);
+    expect(config.endpoint).toEqual({ kind: 'unix', path: '/provider/azure.sock' });
+    expect(config.constructPemChain).toBe(false);
+    expect(config.writeCertAndKeyInSeparateFiles).toBe(true);
+    expect(config.healthz).toEqual({ port: 8989, path: '/healthz', timeoutMs: 5000 });
+    expect(config.verbosity).toBe(2);
+    expect(config.logFormatJson).toBe(true);
+  });
+
+  it('takes values after a space, and true/false after a boolean', () => {
+    const { config } = run(['--endpoint', 'tcp://127.0.0.1:9000', '--v', '5', '--construct-pem-chain', 'false', '--log-format-json']);
+    expect(config.endpoint).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 9000 });
+    expect(config.verbosity).toBe(5);
+    expect(config.constructPemChain).toBe(false);
+    expect(config.logFormatJson).toBe(true);
+  });
+
+  it('accepts and reports klog flags the reference manifests may pass', () => {
+    expect(run(['--logtostderr=true', '-v=1']).ignoredFlags).toEqual(['logtostderr']);
+  });
+
+  it('prints the version', () => {
+    expect(parseCommandLine(['--version'])).toEqual({ kind: 'version' });
+  });
+
+  it.each([
+    [['--no-such-flag'], 'unknown flag --no-such-flag'],
+    [['--endpoint=http://x'], 'invalid value "http://x" for flag --endpoint'],
+    [['--healthz-timeout=soon'], 'flag --healthz-timeout'],
+    [['--prometheus-port=70000'], 'flag --prometheus-port'],
+    [['--endpoint'], 'needs a value'],
+    [['stray'], 'unexpected argument "stray"'],
+  ])('rejects %p', (argv, message) => {
+    const parsed = parseCommandLine(argv);
+    expect(parsed.kind).toBe('error');
+    expect(parsed.kind === 'error' && parsed.message).toContain(message);
+  });
+
+  it('parses Go durations', () => {
+    expect(parseDuration('1m30s')).toBe(90000);
+    expect(parseDuration('250ms')).toBe(250);
+    expect(parseDuration('1.5s')).toBe(1500);
+    expect(() => parseDuration('5')).toThrow();
+  });
+});

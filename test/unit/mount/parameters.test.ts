@@ -1,0 +1,125 @@
+import { ProviderError } from '../../../src/errors';
+import { parseBoolParameter, parseMountParameters } from '../../../src/mount/parameters';
+import { attributes, objectsYaml } from './fixtures';
+
+const defaults = { cloudName: 'AzurePublicCloud' };
+const parse = (overrides: Record<string, string | undefined>, secrets: Record<string, string> = {}) =>
+  parseMountParameters(attributes(overrides), secrets, defaults);
+
+function expectInvalid(run: () => unknown, ...fragments: string[]): void {
+  let error: unknown;
+  try {
+    run();
+  } catch (err) {
+    error = err;
+  }
+  expect(error).toBeInstanceOf(ProviderError);
+  expect((error as ProviderError).status).toBe('InvalidArgument');
+  for (const fragment of fragments) expect((error as ProviderError).message).toContain(fragment);
+}
+
+describe('parseMountParameters', () => {
+  it('reads a VMSS system-assigned identity SecretProviderClass', () => {
+    const spec = parse({});
+    expect(spec).toMatchObject({
+      pod: { name: 'web-0', namespace: 'shop', uid: '6f0e-uid', serviceAccountName: 'default' },
+      secretProviderClass: 'shop-secrets',
+      vaultName: 'shop-kv',
+      tenantId: '72f988bf-86f1-41af-91ab-2d7cd011db47',
+      cloudName: 'AzurePublicCloud',
+      identity: { mode: 'vmManagedIdentity', userAssigned: undefined },
+    });
+    expect(spec.objects).toHaveLength(1);
+  });
+
+  it('selects a user-assigned identity by client id or by resource id', () => {
+    const clientId = '00000000-1111-2222-3333-444444444444';
+    expect(parse({ userAssignedIdentityID: clientId }).identity).toEqual({
+      mode: 'vmManagedIdentity',
+      userAssigned: { kind: 'clientId', value: clientId },
+    });
+    const resourceId =
+      '/subscriptions/s1/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/shop-id';
+    expect(parse({ userAssignedIdentityID: resourceId }).identity).toEqual({
+      mode: 'vmManagedIdentity',
+      userAssigned: { kind: 'resourceId', value: resourceId },
+    });
+    expectInvalid(() => parse({ userAssignedIdentityID: 'not-an-id' }), 'userAssignedIdentityID', 'GUID');
+  });
+
+  it('trims values and accepts the deprecated tenantId spelling', () => {
+    const spec = parse({ tenantID: undefined, tenantId: '  t-1  ', keyvaultName: ' shop-kv ' });
+    expect(spec.tenantId).toBe('t-1');
+    expect(spec.vaultName).toBe('shop-kv');
+  });
+
+  it.each([
+    ['pod name', { 'csi.storage.k8s.io/pod.name': undefined }, ['csi.storage.k8s.io/pod.name', 'podInfoOnMount']],
+    ['pod namespace', { 'csi.storage.k8s.io/pod.namespace': '' }, ['csi.storage.k8s.io/pod.namespace']],
+    ['keyvaultName', { keyvaultName: undefined }, ['keyvaultName is required']],
+    ['tenantID', { tenantID: undefined }, ['tenantID is required']],
+    ['short vault name', { keyvaultName: 'kv' }, ['keyvaultName "kv"', '3-24']],
+    ['long vault name', { keyvaultName: 'a'.repeat(25) }, ['keyvaultName', '3-24']],
+    ['vault URL instead of name', { keyvaultName: 'https://shop.vault.azure.net' }, ['keyvaultName', 'not the URL']],
+    ['bad boolean', { useVMManagedIdentity: 'yes' }, ['useVMManagedIdentity "yes"', 'boolean']],
+    ['unknown cloud', { cloudName: 'Mars' }, ['cloudName "Mars"', 'AzurePublicCloud', 'AzureStackCloud']],
+  ])('rejects a missing or bad %s', (_name, overrides, fragments) => {
+    expectInvalid(() => parse(overrides), ...fragments);
+  });
+
+  it('rejects two identity switches, naming both', () => {
+    expectInvalid(
+      () => parse({ usePodIdentity: 'true', useVMManagedIdentity: 'TRUE' }),
+      'usePodIdentity and useVMManagedIdentity',
+      'at most one',
+    );
+  });
+
+  it('checks in the documented order: pod info before the vault name', () => {
+    expectInvalid(() => parse({ 'csi.storage.k8s.io/pod.name': undefined, keyvaultName: undefined }), 'pod.name');
+  });
+
+  it('accepts every boolean spelling of the reference', () => {
+    for (const word of ['1', 't', 'T', 'TRUE', 'true', 'True']) expect(parseBoolParameter(word, 'p')).toBe(true);
+    for (const word of ['', '0', 'f', 'F', 'FALSE', 'false', 'False']) expect(parseBoolParameter(word, 'p')).toBe(false);
+  });
+
+  it('matches cloud names case-insensitively and falls back to --cloud-name', () => {
+    expect(parse({ cloudName: 'azureusgovernmentcloud' }).cloudName).toBe('AzureUSGovernmentCloud');
+    expect(parseMountParameters(attributes(), {}, { cloudName: 'AzureChinaCloud' }).cloudName).toBe('AzureChinaCloud');
+  });
+
+  it('resolves the other identity modes as the reference does', () => {
+    const base = { useVMManagedIdentity: undefined };
+    expect(parse({ ...base, clientID: 'c-1' }).identity).toEqual({ mode: 'workloadIdentity', clientId: 'c-1' });
+    expect(parse({ ...base, usePodIdentity: 'true' }).identity).toEqual({ mode: 'podIdentity' });
+    expect(parse({ ...base, useAzureTokenProxy: 'true', clientID: 'c-2' }).identity).toEqual({
+      mode: 'tokenProxy',
+      clientId: 'c-2',
+    });
+    expect(parse(base, { ClientID: 'sp-1', CLIENTSECRET: 's3cret' }).identity).toEqual({
+      mode: 'servicePrincipal',
+      clientId: 'sp-1',
+      clientSecret: 's3cret',
+    });
+  });
+
+  it('says how to choose an identity when none is given, without echoing secrets', () => {
+    let message = '';
+    try {
+      parse({ useVMManagedIdentity: undefined }, { clientid: 'sp-1', other: 'hunter2' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('clientsecret');
+    expect(message).toContain('useVMManagedIdentity');
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('warns about unknown object fields and an empty objects list', () => {
+    expect(parse({ objects: objectsYaml(['objectName: a\nobjectType: secret\nobjectVerison: 1']) }).warnings).toEqual([
+      'objects.array[0].objectVerison is not a known object field and is ignored',
+    ]);
+    expect(parse({ objects: 'array: []' }).warnings[0]).toContain('objects is empty');
+  });
+});
