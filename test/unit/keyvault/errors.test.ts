@@ -1,0 +1,52 @@
+import { RestError } from '@azure/core-rest-pipeline';
+import { AuthenticationError, CredentialUnavailableError } from '@azure/identity';
+import { toProviderError, type ReadContext } from '../../../src/keyvault/errors';
+
+const ctx: ReadContext = {
+  vaultName: 'shop-kv',
+  vaultUrl: 'https://shop-kv.vault.azure.net/',
+  objectType: 'secret',
+  objectName: 'db-password',
+  version: '',
+  identity: "the node's system-assigned managed identity",
+};
+
+describe('toProviderError', () => {
+  it.each([
+    [404, 'SecretNotFound', 'NotFound', ['secret "db-password" was not found in Key Vault "shop-kv"', '404 SecretNotFound', 'objectName']],
+    [403, 'Forbidden', 'PermissionDenied', ["system-assigned managed identity may not read", 'Key Vault Secrets User', '403 Forbidden']],
+    [401, 'Unauthorized', 'Unauthenticated', ['rejected the token', '401']],
+    [429, 'Throttled', 'ResourceExhausted', ['throttled', '429']],
+    [503, 'ServiceUnavailable', 'Unavailable', ['failed to serve', '503']],
+    [400, 'BadParameter', 'InvalidArgument', ['rejected the request', '400 BadParameter']],
+  ])('maps HTTP %d %s to %s with object, vault and cause', (statusCode, code, status, fragments) => {
+    const err = toProviderError(new RestError('service said so', { statusCode, code }), ctx);
+    expect(err.status).toBe(status);
+    for (const fragment of fragments) expect(err.message).toContain(fragment);
+    expect(err.message).toContain('service said so');
+    expect(err.cause).toBeInstanceOf(RestError);
+  });
+
+  it('reports an unreachable vault with its URL', () => {
+    const err = toProviderError(new RestError('connect ECONNREFUSED', { code: 'ECONNREFUSED' }), ctx);
+    expect(err.status).toBe('Unavailable');
+    expect(err.message).toContain('could not reach Key Vault "shop-kv" at https://shop-kv.vault.azure.net/');
+    expect(err.message).toContain('ECONNREFUSED');
+  });
+
+  it('reports token failures with the identity and the service description', () => {
+    const auth = new AuthenticationError(400, { error: 'invalid_request', error_description: 'Identity not found' });
+    const err = toProviderError(auth, ctx);
+    expect(err.status).toBe('Unauthenticated');
+    expect(err.message).toContain("could not get a token for the node's system-assigned managed identity");
+    expect(err.message).toContain('400 Identity not found');
+    expect(toProviderError(new CredentialUnavailableError('IMDS unreachable'), ctx).status).toBe('Unavailable');
+  });
+
+  it('scrubs token-shaped text from service messages', () => {
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJl';
+    const err = toProviderError(new RestError(`bad token ${jwt}`, { statusCode: 401 }), ctx);
+    expect(err.message).not.toContain(jwt);
+    expect(err.message).toContain('[token]');
+  });
+});
