@@ -2,7 +2,7 @@ import { ProviderError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { mapBounded } from './concurrency';
 import { fetchObject, type ContentOptions } from './fetch-object';
-import { parseMountParameters } from './parameters';
+import { parseMountParameters, POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
 import { FilePathRegistry } from './paths';
 import type { VaultAccess } from './ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
@@ -45,8 +45,10 @@ export class MountService {
   async mount(raw: RawMountRequest, signal: AbortSignal): Promise<MountResult> {
     const started = performance.now();
     let spec: MountSpec | undefined;
+    let attributes: Record<string, string> | undefined;
     try {
       const request = decodeMountRequest(raw);
+      attributes = request.attributes;
       spec = parseMountParameters(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
       const result = await this.fetchAll(spec, request.defaultMode, signal);
       this.logger.info(
@@ -58,7 +60,7 @@ export class MountService {
       const error = this.asProviderError(err, signal);
       this.logger.warn(
         {
-          ...(spec ? mountFields(spec) : {}),
+          ...(spec ? mountFields(spec) : attributes ? podFields(attributes) : {}),
           objects: spec?.objects.length,
           durationMs: since(started),
           result: error.status,
@@ -126,6 +128,15 @@ function mountFields(spec: MountSpec): Record<string, string> {
     secretProviderClass: spec.secretProviderClass,
     vault: spec.vaultName,
     identity: spec.identity.mode,
+  };
+}
+
+/** The pod's coordinates straight from the attributes, for a mount whose parameters did not parse. */
+function podFields(attributes: Record<string, string>): Record<string, string | undefined> {
+  return {
+    pod: attributes[POD_NAME],
+    namespace: attributes[POD_NAMESPACE],
+    secretProviderClass: attributes[SECRET_PROVIDER_CLASS],
   };
 }
 

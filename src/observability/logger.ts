@@ -53,6 +53,6 @@ export function createLogger(options: LoggerOptions): Logger {
   // Readable text for people at a terminal; synchronous so nothing is lost when the process exits on a signal.
   const stream =
     options.destination ??
-    pretty({ destination: 2, sync: true, colorize: false, translateTime: 'SYS:standard', ignore: 'pid,hostname' });
+    pretty({ destination: 2, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:standard', ignore: 'pid,hostname' });
   return pino(base, stream);
 }
