@@ -19,6 +19,8 @@ const READER_ROLE: Record<ReadContext['objectType'], string> = {
   certificate: 'Key Vault Certificate User',
 };
 
+const IDENTITY_NOT_FOUND = /identity not found/i;
+
 const NETWORK_CODES = new Set([
   'REQUEST_SEND_ERROR',
   'ECONNREFUSED',
@@ -45,6 +47,16 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
   const name = (err as { name?: unknown } | null)?.name;
   if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
     return make('Unauthenticated', `could not get a token for ${ctx.identity} to read ${what} from ${vault}: ${describeAuthError(err)}`);
+  }
+  if (name === 'CredentialUnavailableError' && IDENTITY_NOT_FOUND.test((err as Error).message)) {
+    // IMDS answers 400 "Identity not found" for an identity the node's scale set does not have; the SDK reports it
+    // as "unavailable", but it is a configuration error that retrying will not fix.
+    return make(
+      'Unauthenticated',
+      `the node's managed identity endpoint (IMDS) does not know ${ctx.identity} (Identity not found), so ${what} ` +
+        `cannot be read from ${vault}: check userAssignedIdentityID and that the identity is assigned to the node ` +
+        "pool's VM scale set",
+    );
   }
   if (name === 'CredentialUnavailableError') {
     return make(

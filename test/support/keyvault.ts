@@ -707,11 +707,18 @@ export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultS
       req.resume();
       req.on('end', () => {
         const delay = standIn.delayMs;
-        if (delay > 0) setTimeout(() => handle(req, res, record, v), delay);
-        else handle(req, res, record, v);
+        if (delay > 0) {
+          const timer = setTimeout(() => {
+            delayed.delete(timer);
+            handle(req, res, record, v);
+          }, delay);
+          delayed.add(timer);
+        } else handle(req, res, record, v);
       });
     },
   );
+  // Delayed responses still pending when the stand-in closes must not keep the test process alive.
+  const delayed = new Set<NodeJS.Timeout>();
   // Clients keep connections open between requests; allow a generous idle time so reuse is observable.
   server.keepAliveTimeout = 60_000;
   server.headersTimeout = 65_000;
@@ -796,11 +803,14 @@ export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultS
       };
     },
     clearFaults: () => void (faults.length = 0),
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: () => {
+      for (const timer of delayed) clearTimeout(timer);
+      delayed.clear();
+      return new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      }),
+      });
+    },
   };
   return standIn;
 }

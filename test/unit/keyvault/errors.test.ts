@@ -41,6 +41,9 @@ describe('toProviderError', () => {
     expect(err.message).toContain("could not get a token for the node's system-assigned managed identity");
     expect(err.message).toContain('400 Identity not found');
     expect(toProviderError(new CredentialUnavailableError('IMDS unreachable'), ctx).status).toBe('Unavailable');
+    const unknown = toProviderError(new CredentialUnavailableError('ManagedIdentityCredential: Identity not found'), ctx);
+    expect(unknown.status).toBe('Unauthenticated');
+    expect(unknown.message).toContain('check userAssignedIdentityID');
   });
 
   it('scrubs token-shaped text from service messages', () => {

@@ -22,7 +22,7 @@ function failure(overrides: Parameters<typeof raw>[0]): ProviderError {
 
 describe('decodeMountRequest', () => {
   it('decodes attributes, secrets and the default permission', () => {
-    expect(decodeMountRequest(raw({ secrets: '{"clientid":"x"}', permission: '"384"' === '' ? '' : '384' }))).toEqual({
+    expect(decodeMountRequest(raw({ secrets: '{"clientid":"x"}', permission: '384' }))).toEqual({
       attributes: { a: 'b' },
       secrets: { clientid: 'x' },
       targetPath: '/var/lib/kubelet/pods/x/volumes/y',
