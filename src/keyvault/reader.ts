@@ -2,12 +2,18 @@ import { CertificateClient } from '@azure/keyvault-certificates';
 import { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { ProviderError } from '../errors';
-import type { FetchedCertificate, FetchedKey, FetchedSecret, VaultReader } from '../mount/ports';
+import type { ProviderMetrics } from '../observability/metrics';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultReader } from '../mount/ports';
+import type { ObjectType } from '../mount/types';
 import { toProviderError, type ReadContext } from './errors';
+import { keyVaultMetricsPolicy } from './metrics-policy';
 
 export interface ReaderOptions {
   userAgentPrefix: string;
+  /** Receives the duration and outcome of every HTTP request to Key Vault; none recorded when absent. */
+  metrics?: ProviderMetrics;
 }
 
 /**
@@ -20,7 +26,7 @@ export class KeyVaultReader implements VaultReader {
   private certificates?: CertificateClient;
 
   constructor(
-    private readonly vaultName: string,
+    readonly vaultName: string,
     private readonly vaultUrl: string,
     private readonly credential: TokenCredential,
     private readonly identityDescription: string,
@@ -62,8 +68,46 @@ export class KeyVaultReader implements VaultReader {
     return { cer: certificate.cer, version: certificate.properties.version ?? version };
   }
 
-  private clientOptions(): { userAgentOptions: { userAgentPrefix: string } } {
-    return { userAgentOptions: { userAgentPrefix: this.options.userAgentPrefix } };
+  async listVersions(type: ObjectType, name: string, signal: AbortSignal): Promise<ListedVersion[]> {
+    const kind = READ_KIND[type];
+    const options = { abortSignal: signal };
+    try {
+      return await this.call(kind, name, '', () => {
+        switch (type) {
+          case 'secret':
+            this.secrets ??= new SecretClient(this.vaultUrl, this.credential, this.clientOptions());
+            return collectPages(this.secrets.listPropertiesOfSecretVersions(name, options).byPage(), signal, listed);
+          case 'key':
+            this.keys ??= new KeyClient(this.vaultUrl, this.credential, this.clientOptions());
+            return collectPages(this.keys.listPropertiesOfKeyVersions(name, options).byPage(), signal, listed);
+          case 'cert':
+            this.certificates ??= new CertificateClient(this.vaultUrl, this.credential, this.clientOptions());
+            return collectPages(this.certificates.listPropertiesOfCertificateVersions(name, options).byPage(), signal, listed);
+        }
+      });
+    } catch (err) {
+      // Reading one version needs "get"; listing needs "list" too, which access policies grant separately.
+      if (err instanceof ProviderError && err.status === 'PermissionDenied') {
+        throw new ProviderError(
+          'PermissionDenied',
+          `${err.message}. objectVersionHistory lists the versions of ${kind} "${name}", so with access policies the ` +
+            `identity also needs the list permission for ${kind}s`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  private clientOptions(): {
+    userAgentOptions: { userAgentPrefix: string };
+    additionalPolicies: Array<{ policy: PipelinePolicy; position: 'perRetry' }>;
+  } {
+    const metrics = this.options.metrics;
+    return {
+      userAgentOptions: { userAgentPrefix: this.options.userAgentPrefix },
+      additionalPolicies: metrics ? [{ policy: keyVaultMetricsPolicy(metrics), position: 'perRetry' }] : [],
+    };
   }
 
   private async call<T>(type: ReadContext['objectType'], name: string, version: string, run: () => Promise<T>): Promise<T> {
@@ -84,4 +128,58 @@ export class KeyVaultReader implements VaultReader {
   private missing(type: string, name: string, what: string): ProviderError {
     return new ProviderError('FailedPrecondition', `${type} "${name}" in Key Vault "${this.vaultName}" ${what}`);
   }
+}
+
+/** Object types as the error messages (and the RBAC role table) name them. */
+const READ_KIND: Record<ObjectType, ReadContext['objectType']> = { secret: 'secret', key: 'key', cert: 'certificate' };
+
+/** The fields of a listed version's properties that choosing a version needs (the SDKs' property types share them). */
+function listed(properties: { version?: string; enabled?: boolean; createdOn?: Date }): ListedVersion {
+  return { version: properties.version ?? '', enabled: properties.enabled !== false, createdOn: properties.createdOn };
+}
+
+/**
+ * Reads every page of a version listing. The SDK passes the abort signal to the first page only (it follows nextLinks
+ * without it), so the signal is checked before each page and raced against it: an aborted mount returns at once, and
+ * the page still in flight is left to finish and be ignored.
+ */
+async function collectPages<P, T>(
+  pages: AsyncIterableIterator<P[]>,
+  signal: AbortSignal,
+  map: (item: P) => T,
+): Promise<T[]> {
+  const items: T[] = [];
+  for (;;) {
+    if (signal.aborted) throw abortError(signal); // before asking for the next page, not after it arrived
+    const page = await untilAborted(pages.next(), signal);
+    if (page.done) return items;
+    for (const item of page.value) items.push(map(item));
+  }
+}
+
+/** Settles with `work`, or rejects as soon as the signal aborts (`work` then settles unobserved). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** The mount's own reason (deadline, driver cancel) when it has one; otherwise what the SDK would throw. */
+function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof ProviderError) return reason;
+  const err = new Error('the operation was aborted');
+  err.name = 'AbortError';
+  return err;
 }

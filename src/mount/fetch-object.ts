@@ -3,9 +3,11 @@ import { convertCertificateSecret } from '../content/certificate-secret';
 import { certificatePemFromDer } from '../content/certificate';
 import { decodeSecretValue } from '../content/encoding';
 import { publicKeyPemFromJwk } from '../content/jwk';
+import { mapBounded } from './concurrency';
 import { describeObject } from './objects';
 import type { VaultReader } from './ports';
 import type { ObjectSpec } from './types';
+import { selectVersionHistory } from './version-history';
 
 export interface ContentOptions {
   constructPemChain: boolean;
@@ -25,26 +27,44 @@ export interface FetchedObject {
   warnings: string[];
 }
 
-/** Fetches one object and converts it into the files it produces. */
+/**
+ * Versions of one history object fetched at once. The mount already fetches several objects in parallel; this keeps
+ * one object with a long history from opening dozens of requests to the vault at the same moment.
+ */
+const HISTORY_PARALLEL_FETCHES = 4;
+
+/**
+ * Fetches one object and converts it into the files it produces: `<file>` (plus `<file>.crt`/`<file>.key` for a
+ * certificate-backed secret with separate files), or for version history `<file>/<i>` (plus `<file>/<i>.crt` and
+ * `<file>/<i>.key`, the names the reference provider writes) for each selected version. All or nothing: if any version
+ * fails to fetch or convert, the object fails.
+ */
 export async function fetchObject(
   reader: VaultReader,
   object: ObjectSpec,
   options: ContentOptions,
   signal: AbortSignal,
 ): Promise<FetchedObject> {
-  if (object.versionHistory > 1) {
-    throw new ProviderError(
-      'InvalidArgument',
-      `${describeObject(object)}: objectVersionHistory above 1 is not supported by this provider version yet; remove it`,
-    );
-  }
-  const warnings: string[] = [];
   const id = `${object.type}/${object.name}`;
-  const converted = await fetchAndConvert(reader, object, options, signal, warnings);
-  const files: ObjectFile[] = [{ path: object.fileName, contents: converted.content }];
-  if (converted.certificates) files.push({ path: `${object.fileName}.crt`, contents: converted.certificates });
-  if (converted.privateKey) files.push({ path: `${object.fileName}.key`, contents: converted.privateKey });
-  return { files, versions: [{ id, version: converted.version }], warnings };
+  if (object.versionHistory <= 1) {
+    const converted = await fetchAndConvert(reader, object, object.version, options, signal, describeObject(object));
+    return {
+      files: filesOf(object.fileName, converted),
+      versions: [{ id, version: converted.version }],
+      warnings: converted.warnings,
+    };
+  }
+
+  const listed = await reader.listVersions(object.type, object.name, signal);
+  const selected = selectVersionHistory(object, listed, reader.vaultName);
+  const converted = await mapBounded(selected, HISTORY_PARALLEL_FETCHES, signal, (version, versionSignal) =>
+    fetchAndConvert(reader, object, version, options, versionSignal, `${describeObject(object)} version ${version}`),
+  );
+  return {
+    files: converted.flatMap((c, i) => filesOf(`${object.fileName}/${i}`, c)),
+    versions: converted.map((c, i) => ({ id: `${id}/${i}`, version: c.version })),
+    warnings: converted.flatMap((c) => c.warnings),
+  };
 }
 
 interface Converted {
@@ -52,48 +72,66 @@ interface Converted {
   content: Buffer;
   certificates?: Buffer;
   privateKey?: Buffer;
+  /** Already prefixed with the object (and version) they are about. */
+  warnings: string[];
 }
 
+function filesOf(path: string, converted: Converted): ObjectFile[] {
+  const files: ObjectFile[] = [{ path, contents: converted.content }];
+  if (converted.certificates) files.push({ path: `${path}.crt`, contents: converted.certificates });
+  if (converted.privateKey) files.push({ path: `${path}.key`, contents: converted.privateKey });
+  return files;
+}
+
+/** Reads one version ('' = latest) and converts it; `subject` names it in warnings and conversion errors. */
 async function fetchAndConvert(
   reader: VaultReader,
   object: ObjectSpec,
+  version: string,
   options: ContentOptions,
   signal: AbortSignal,
-  warnings: string[],
+  subject: string,
 ): Promise<Converted> {
   switch (object.type) {
     case 'secret': {
-      const secret = await reader.getSecret(object.name, object.version, signal);
-      return convert(object, () => {
+      const secret = await reader.getSecret(object.name, version, signal);
+      return convert(subject, () => {
         if (!secret.certificateKeyId) {
-          return { version: secret.version, content: decodeSecretValue(secret.value, object.encoding) };
+          return { version: secret.version, content: decodeSecretValue(secret.value, object.encoding), warnings: [] };
         }
         const result = convertCertificateSecret(
           { value: secret.value, contentType: secret.contentType },
           { format: object.format, encoding: object.encoding, ...options },
         );
-        warnings.push(...result.warnings.map((w) => `${describeObject(object)}: ${w}`));
-        return { version: secret.version, ...result };
+        return { ...result, version: secret.version, warnings: result.warnings.map((w) => `${subject}: ${w}`) };
       });
     }
     case 'key': {
-      const key = await reader.getKey(object.name, object.version, signal);
-      return convert(object, () => ({ version: key.version, content: Buffer.from(publicKeyPemFromJwk(key.jwk)) }));
+      const key = await reader.getKey(object.name, version, signal);
+      return convert(subject, () => ({
+        version: key.version,
+        content: Buffer.from(publicKeyPemFromJwk(key.jwk)),
+        warnings: [],
+      }));
     }
     case 'cert': {
-      const cert = await reader.getCertificate(object.name, object.version, signal);
-      return convert(object, () => ({ version: cert.version, content: Buffer.from(certificatePemFromDer(cert.cer)) }));
+      const cert = await reader.getCertificate(object.name, version, signal);
+      return convert(subject, () => ({
+        version: cert.version,
+        content: Buffer.from(certificatePemFromDer(cert.cer)),
+        warnings: [],
+      }));
     }
   }
 }
 
-/** Runs a pure conversion, turning its ContentError into a mount error that names the object. */
-function convert(object: ObjectSpec, run: () => Converted): Converted {
+/** Runs a pure conversion, turning its ContentError into a mount error that names the object (and version). */
+function convert(subject: string, run: () => Converted): Converted {
   try {
     return run();
   } catch (err) {
     if (err instanceof ContentError) {
-      throw new ProviderError('InvalidArgument', `${describeObject(object)}: ${err.message}`, { cause: err });
+      throw new ProviderError('InvalidArgument', `${subject}: ${err.message}`, { cause: err });
     }
     throw err;
   }

@@ -2,7 +2,7 @@
  * What a mount needs from Key Vault, as interfaces: mount/ never imports the Azure SDK. keyvault/ implements these
  * with the SDK clients; tests can implement them in memory.
  */
-import type { MountSpec } from './types';
+import type { MountSpec, ObjectType } from './types';
 
 export interface FetchedSecret {
   value: string;
@@ -33,11 +33,27 @@ export interface FetchedCertificate {
   version: string;
 }
 
+/** One version of an object as a version listing shows it: no content, only what choosing a version needs. */
+export interface ListedVersion {
+  version: string;
+  /** False only when the service says the version is disabled (a version without attributes counts as enabled). */
+  enabled: boolean;
+  /** When the version was created; undefined when the service did not say. */
+  createdOn: Date | undefined;
+}
+
 /** Reads objects from one vault as one identity. Errors are ProviderErrors that name the object and the vault. */
 export interface VaultReader {
+  /** The vault's name, for messages about what was (not) found in it. */
+  readonly vaultName: string;
   getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret>;
   getKey(name: string, version: string, signal: AbortSignal): Promise<FetchedKey>;
   getCertificate(name: string, version: string, signal: AbortSignal): Promise<FetchedCertificate>;
+  /**
+   * Every version of an object, following all pages of the listing, disabled versions included, in the service's
+   * order (which is not creation order). An object that does not exist may list as empty rather than fail.
+   */
+  listVersions(type: ObjectType, name: string, signal: AbortSignal): Promise<ListedVersion[]>;
 }
 
 /** Resolves a mount's vault, cloud and identity to a reader (reused across mounts of the same vault and identity). */
