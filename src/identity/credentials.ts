@@ -1,9 +1,34 @@
-import { ManagedIdentityCredential } from '@azure/identity';
-import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import { ProviderError } from '../errors';
+/**
+ * Which credential a mount uses, and the process-wide cache of credentials keyed by identity. A cache entry is one
+ * identity: its key holds everything that decides who the caller is (mode, authority, tenant, client id, and digests
+ * of the client secret or of the presented service account token), and its token cache serves only that identity.
+ * Reusing an entry reuses its tokens: a node that mounts the same identity's secrets a thousand times asks IMDS,
+ * Entra ID, NMI or the token proxy once per token lifetime. A mount that presents another secret or another service
+ * account token gets its own entry, and Azure decides about it afresh.
+ */
+import type { TokenCredential } from '@azure/core-auth';
 import type { Cloud } from '../keyvault/clouds';
 import type { IdentitySpec } from '../mount/types';
+import { noopMetrics, type IdentityMode, type ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
+import { CachingCredential } from './caching-credential';
+import {
+  createServicePrincipalCredential,
+  createWorkloadIdentityCredential,
+  serviceAccountOf,
+  servicePrincipalKey,
+  workloadIdentityKey,
+} from './entra-credentials';
+import {
+  createManagedIdentityCredential,
+  describeManagedIdentity,
+  managedIdentityKey,
+  type AmbientWorkloadIdentity,
+} from './managed-identity';
+import { describePodIdentity, podIdentityKey, PodIdentityCredential } from './pod-identity';
+import { translateEntraError, type TokenErrorContext } from './token-errors';
+import { createTokenProxyCredential, tokenProxyKey, TokenProxyTransport, type TokenProxyConfig } from './token-proxy';
+import { TransportErrorRecorder } from './transport-errors';
 
 /** A credential for one caller identity, with the key that identifies it and words for messages. */
 export interface ResolvedCredential {
@@ -11,79 +36,156 @@ export interface ResolvedCredential {
   key: string;
   /** "the node's system-assigned managed identity", for messages. Never contains a secret. */
   description: string;
+  mode: IdentityMode;
   credential: TokenCredential;
 }
 
 export interface CredentialOptions {
   userAgentPrefix: string;
+  /** Distinct identities kept; beyond this the least recently used is dropped. Default 1000. */
   maxEntries?: number;
+  /** An entry is rebuilt after this long (default 24 h); workload identity entries end with their token's expiry. */
+  maxAgeMs?: number;
+  /** Token acquisitions and credential cache lookups are recorded here. */
+  metrics?: ProviderMetrics;
+  /** Identity binding: --token-proxy-url, --sni-name and where to find the cluster's CA. */
+  tokenProxy?: TokenProxyConfig;
+  /** Which workload identity variables the provider's own environment has (see managed-identity.ts). */
+  ambientWorkloadIdentity?: AmbientWorkloadIdentity;
 }
 
-/**
- * The process-wide cache of credentials keyed by identity. Reusing a credential reuses its token: a node that mounts
- * the same identity's secrets a thousand times asks IMDS once per token lifetime, not a thousand times.
- */
+interface Entry {
+  resolved: ResolvedCredential;
+  /** ms since the epoch after which the entry must not be used. */
+  notAfter: number;
+}
+
+const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
+
 export class CredentialCache {
-  private readonly cache: BoundedCache<string, ResolvedCredential>;
+  private readonly cache: BoundedCache<string, Entry>;
+  private readonly metrics: ProviderMetrics;
+  private readonly maxAgeMs: number;
+  private tokenProxy: TokenProxyTransport | undefined;
 
   constructor(private readonly options: CredentialOptions) {
     this.cache = new BoundedCache(options.maxEntries ?? 1000);
+    this.metrics = options.metrics ?? noopMetrics;
+    this.maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
   }
 
-  resolve(identity: IdentitySpec, _cloud: Cloud, _tenantId: string): ResolvedCredential {
+  /** Number of identities currently cached. */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  resolve(identity: IdentitySpec, cloud: Cloud, tenantId: string): ResolvedCredential {
+    const { key, notAfter } = this.keyOf(identity, cloud, tenantId);
+    const now = Date.now();
+    const existing = this.cache.get(key);
+    if (existing && existing.notAfter > now) {
+      this.metrics.countCacheLookup('credential', true);
+      return existing.resolved;
+    }
+    this.metrics.countCacheLookup('credential', false);
+    const resolved = this.create(key, identity, cloud, tenantId);
+    this.cache.set(key, { resolved, notAfter: Math.min(now + this.maxAgeMs, notAfter) });
+    return resolved;
+  }
+
+  private keyOf(identity: IdentitySpec, cloud: Cloud, tenantId: string): { key: string; notAfter: number } {
     switch (identity.mode) {
-      case 'vmManagedIdentity': {
-        const selector = identity.userAssigned;
-        const key = selector ? `mi|${selector.kind}|${selector.value.toLowerCase()}` : 'mi|system';
-        return this.cache.getOrCreate(key, () => {
-          const description = selector
-            ? `the user-assigned managed identity with ${selector.kind === 'clientId' ? 'client ID' : 'resource ID'} ${selector.value}`
-            : "the node's system-assigned managed identity";
-          const sdkOptions = { userAgentOptions: { userAgentPrefix: this.options.userAgentPrefix } };
-          const credential =
-            selector?.kind === 'clientId'
-              ? new ManagedIdentityCredential({ clientId: selector.value, ...sdkOptions })
-              : selector?.kind === 'resourceId'
-                ? new ManagedIdentityCredential({ resourceId: selector.value, ...sdkOptions })
-                : new ManagedIdentityCredential(sdkOptions);
-          return { key, description, credential: new AbortBoundCredential(credential) };
-        });
-      }
-      case 'workloadIdentity':
+      case 'vmManagedIdentity':
+        return { key: managedIdentityKey(identity.userAssigned), notAfter: Infinity };
       case 'servicePrincipal':
+        return { key: servicePrincipalKey(cloud, tenantId, identity.clientId, identity.clientSecret), notAfter: Infinity };
+      case 'workloadIdentity':
+        return {
+          key: workloadIdentityKey(cloud, tenantId, identity.clientId, identity.serviceAccountToken),
+          // The assertion cannot be used after it expires; tokens already issued with it stay in the entry until then.
+          notAfter: identity.serviceAccountToken.expiresAt ?? Infinity,
+        };
       case 'podIdentity':
+        return { key: podIdentityKey(identity.pod), notAfter: Infinity };
       case 'tokenProxy':
-        throw new ProviderError(
-          'Unimplemented',
-          `identity mode ${identity.mode} is not supported by this provider version yet: use useVMManagedIdentity: "true"`,
-        );
+        return {
+          key: tokenProxyKey(this.transport(), cloud, tenantId, identity.clientId, identity.serviceAccountToken),
+          notAfter: identity.serviceAccountToken.expiresAt ?? Infinity,
+        };
     }
   }
-}
 
-/**
- * Makes a credential give up when the mount's signal aborts. The SDK's managed identity client retries IMDS 404/410
- * for up to a minute and does not always stop on abort; a mount must fail at its deadline, not a minute later.
- */
-class AbortBoundCredential implements TokenCredential {
-  constructor(private readonly inner: TokenCredential) {}
+  private create(key: string, identity: IdentitySpec, cloud: Cloud, tenantId: string): ResolvedCredential {
+    const { userAgentPrefix } = this.options;
+    const cached = (mode: IdentityMode, inner: TokenCredential, translate?: (err: unknown) => unknown): TokenCredential =>
+      new CachingCredential(inner, { mode, metrics: this.metrics, ...(translate ? { translate } : {}) });
 
-  getToken(scopes: string | string[], options?: GetTokenOptions): Promise<AccessToken | null> {
-    const signal = options?.abortSignal;
-    const pending = this.inner.getToken(scopes, options);
-    if (!signal) return pending;
-    if (signal.aborted) return Promise.reject(abortError(signal));
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => reject(abortError(signal));
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    switch (identity.mode) {
+      case 'vmManagedIdentity': {
+        const inner = createManagedIdentityCredential(identity.userAssigned, userAgentPrefix, this.options.ambientWorkloadIdentity);
+        // IMDS errors keep the SDK's types: keyvault/errors.ts knows them (identity not found, unavailable).
+        return { key, mode: identity.mode, description: describeManagedIdentity(identity.userAssigned), credential: cached(identity.mode, inner) };
+      }
+      case 'servicePrincipal': {
+        const description = `the service principal with client ID ${identity.clientId} (tenant ${tenantId})`;
+        const recorder = new TransportErrorRecorder();
+        const inner = createServicePrincipalCredential(cloud, tenantId, identity.clientId, identity.clientSecret, {
+          userAgentPrefix,
+          additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
+        });
+        const ctx: TokenErrorContext = { mode: identity.mode, identity: description, clientId: identity.clientId, tenantId, authorityHost: cloud.authorityHost };
+        return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
+      }
+      case 'workloadIdentity': {
+        const serviceAccount = serviceAccountOf(identity.serviceAccountToken);
+        const description = `the workload identity with client ID ${identity.clientId} (tenant ${tenantId}, service account ${serviceAccount})`;
+        const recorder = new TransportErrorRecorder();
+        const inner = createWorkloadIdentityCredential(cloud, tenantId, identity.clientId, identity.serviceAccountToken, {
+          userAgentPrefix,
+          additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
+        });
+        const ctx: TokenErrorContext = {
+          mode: identity.mode,
+          identity: description,
+          clientId: identity.clientId,
+          tenantId,
+          authorityHost: cloud.authorityHost,
+          serviceAccount,
+        };
+        return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
+      }
+      case 'podIdentity': {
+        const description = describePodIdentity(identity.pod);
+        return { key, mode: identity.mode, description, credential: cached(identity.mode, new PodIdentityCredential(identity.pod)) };
+      }
+      case 'tokenProxy': {
+        const transport = this.transport();
+        const serviceAccount = serviceAccountOf(identity.serviceAccountToken);
+        const description =
+          `the identity with client ID ${identity.clientId} bound to service account ${serviceAccount} ` +
+          `(identity binding through the token proxy ${transport.url})`;
+        const recorder = new TransportErrorRecorder();
+        const inner = createTokenProxyCredential(transport, cloud, tenantId, identity.clientId, identity.serviceAccountToken, {
+          userAgentPrefix,
+          identity: description,
+          additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
+        });
+        const ctx: TokenErrorContext = {
+          mode: identity.mode,
+          identity: description,
+          clientId: identity.clientId,
+          tenantId,
+          authorityHost: transport.url.replace(/\/+$/, ''),
+          serviceAccount,
+        };
+        return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
+      }
+    }
   }
-}
 
-function abortError(signal: object): Error {
-  // AbortSignalLike has no `reason` in its type; real signals do.
-  const error = new Error('token request aborted', { cause: (signal as { reason?: unknown }).reason });
-  error.name = 'AbortError';
-  return error;
+  /** One transport for the process: connections are pooled and the SNI name is discovered once. */
+  private transport(): TokenProxyTransport {
+    this.tokenProxy ??= new TokenProxyTransport(this.options.tokenProxy ?? {});
+    return this.tokenProxy;
+  }
 }

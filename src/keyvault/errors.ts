@@ -1,5 +1,6 @@
 import { isRestError } from '@azure/core-rest-pipeline';
 import { ProviderError, type StatusName } from '../errors';
+import { joinReasonAndFix, TokenRequestError } from '../identity/token-errors';
 import { scrub } from '../observability/scrub';
 
 /** What was being read when an error happened: the words every Key Vault error message carries. */
@@ -38,11 +39,15 @@ const NETWORK_CODES = new Set([
  * service's status and error code, and says what to do. Texts from Azure are scrubbed of anything token-shaped.
  */
 export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
-  if (err instanceof ProviderError) return err;
   const what = `${ctx.objectType} "${ctx.objectName}"${ctx.version ? ` version ${ctx.version}` : ''}`;
   const vault = `Key Vault "${ctx.vaultName}"`;
   const make = (status: StatusName, message: string): ProviderError =>
     new ProviderError(status, scrub(message), { cause: err });
+  if (err instanceof TokenRequestError) {
+    // The identity layer knows why and what to change; this adds what was being read.
+    return make(err.status, `could not get a token for ${err.identity} to read ${what} from ${vault}: ${joinReasonAndFix(err.reason, err.fix)}`);
+  }
+  if (err instanceof ProviderError) return err;
 
   const name = (err as { name?: unknown } | null)?.name;
   if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {

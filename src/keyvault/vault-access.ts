@@ -1,20 +1,28 @@
+import { readFile } from 'node:fs/promises';
+import type { TokenCredential } from '@azure/core-auth';
 import { ProviderError } from '../errors';
 import type { CredentialCache } from '../identity/credentials';
 import type { VaultAccess, VaultReader } from '../mount/ports';
 import type { MountSpec } from '../mount/types';
+import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
-import { AZURE_STACK_CLOUD, knownCloud, vaultUrl, type Cloud } from './clouds';
+import { AZURE_STACK_CLOUD, knownCloud, parseCloudEnvironment, vaultUrl, type Cloud } from './clouds';
 import { KeyVaultReader } from './reader';
 
 export interface VaultAccessOptions {
   userAgentPrefix: string;
   /** Distinct (vault, identity) pairs kept warm; beyond this the least recently used is dropped. */
   maxReaders?: number;
+  /** Reader cache lookups are recorded here (the readers get the same options object). */
+  metrics?: ProviderMetrics;
 }
+
+/** A cloud environment file larger than this is not one (they are a few hundred bytes). */
+const MAX_CLOUD_FILE_BYTES = 64 * 1024;
 
 /** Resolves a mount to a reader for its (vault, identity), reusing readers across mounts. */
 export class AzureVaultAccess implements VaultAccess {
-  private readonly readers: BoundedCache<string, VaultReader>;
+  private readonly readers: BoundedCache<string, { reader: VaultReader; credential: TokenCredential }>;
 
   constructor(
     private readonly credentials: CredentialCache,
@@ -24,21 +32,48 @@ export class AzureVaultAccess implements VaultAccess {
   }
 
   async open(spec: MountSpec): Promise<VaultReader> {
-    const cloud = this.cloudOf(spec);
+    const cloud = await this.cloudOf(spec);
     const url = vaultUrl(spec.vaultName, cloud);
     const resolved = this.credentials.resolve(spec.identity, cloud, spec.tenantId);
-    return this.readers.getOrCreate(
-      `${url}|${resolved.key}`,
-      () => new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, this.options),
-    );
+    // The credential key names the identity, so two identities never share a reader (nor its cached token).
+    const key = `${url}|${resolved.key}`;
+    const existing = this.readers.get(key);
+    // A rebuilt credential (its cache entry expired) gets a new reader: a reader must not outlive its credential.
+    const hit = existing !== undefined && existing.credential === resolved.credential;
+    this.options.metrics?.countCacheLookup('vault_client', hit);
+    if (hit) return existing.reader;
+    const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, this.options);
+    this.readers.set(key, { reader, credential: resolved.credential });
+    return reader;
   }
 
-  private cloudOf(spec: MountSpec): Cloud {
+  private async cloudOf(spec: MountSpec): Promise<Cloud> {
     const cloud = knownCloud(spec.cloudName);
     if (cloud) return cloud;
-    if (spec.cloudName === AZURE_STACK_CLOUD) {
-      throw new ProviderError('Unimplemented', 'cloudName AzureStackCloud is not supported by this provider version yet');
-    }
+    if (spec.cloudName === AZURE_STACK_CLOUD) return readCloudEnvironment(spec.cloudEnvFileName);
     throw new ProviderError('InvalidArgument', `cloudName "${spec.cloudName}" is not a known cloud`);
   }
+}
+
+/**
+ * Reads the custom cloud's environment file for this mount. Per mount and never through a process-wide variable (the
+ * reference sets AZURE_ENVIRONMENT_FILEPATH, which races between concurrent mounts with different files); the file is
+ * small and in the page cache, so reading it each time costs microseconds and picks up edits at once.
+ */
+async function readCloudEnvironment(path: string): Promise<Cloud> {
+  let text: string;
+  try {
+    const bytes = await readFile(path);
+    if (bytes.length > MAX_CLOUD_FILE_BYTES) throw Object.assign(new Error('file too large'), { code: 'EFBIG' });
+    text = bytes.toString('utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ProviderError(
+      'FailedPrecondition',
+      `cloudEnvFileName "${path.slice(0, 300)}" cannot be read by the provider (${code}): mount the cloud environment file ` +
+        'into the provider pods at that path (Helm values linux.volumes and linux.volumeMounts), or fix cloudEnvFileName',
+      { cause: err },
+    );
+  }
+  return parseCloudEnvironment(text, path);
 }

@@ -1,7 +1,7 @@
 import { invalidArgument } from '../errors';
-import { canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
+import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
 import { parseObjectsDetailed } from './objects';
-import type { IdentitySpec, MountSpec, UserAssignedIdentity } from './types';
+import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from './types';
 
 /** Attribute keys the driver adds to the SecretProviderClass parameters (CONTRACT §1). */
 export const POD_NAME = 'csi.storage.k8s.io/pod.name';
@@ -10,6 +10,11 @@ export const POD_UID = 'csi.storage.k8s.io/pod.uid';
 export const SERVICE_ACCOUNT_NAME = 'csi.storage.k8s.io/serviceAccount.name';
 export const SERVICE_ACCOUNT_TOKENS = 'csi.storage.k8s.io/serviceAccount.tokens';
 export const SECRET_PROVIDER_CLASS = 'secretProviderClass';
+
+/** Audience of the service account token workload identity exchanges at Entra ID. */
+export const WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
+/** Audience of the service account token the AKS token proxy (identity binding) exchanges. */
+export const IDENTITY_BINDING_AUDIENCE = 'api://AKSIdentityBinding';
 
 const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
@@ -77,31 +82,40 @@ export function parseMountParameters(
     throw invalidArgument(`${source} is not a known cloud: use one of ${CLOUD_NAMES.join(', ')}`);
   }
 
+  const cloudEnvFileName = get('cloudEnvFileName');
+  if (cloudName === AZURE_STACK_CLOUD && !cloudEnvFileName) {
+    throw invalidArgument(
+      'cloudName is AzureStackCloud but cloudEnvFileName is empty: set cloudEnvFileName to the path of the cloud ' +
+        'environment JSON file (keyVaultDNSSuffix, activeDirectoryEndpoint, keyVaultEndpoint) mounted into the provider pods',
+    );
+  }
+
+  const pod = { name: podName, namespace: podNamespace, uid: get(POD_UID), serviceAccountName: get(SERVICE_ACCOUNT_NAME) };
   const identity = resolveIdentity({
     usePodIdentity,
     useVMManagedIdentity,
     useAzureTokenProxy,
     userAssignedIdentityID: get('userAssignedIdentityID'),
     clientID: get('clientID'),
+    serviceAccountTokens: attributes[SERVICE_ACCOUNT_TOKENS] ?? '',
+    pod,
     secrets,
   });
 
   const { objects, unknownFields } = parseObjectsDetailed(attributes['objects'] ?? '');
   const warnings = unknownFields.map((f) => `${f} is not a known object field and is ignored`);
   if (objects.length === 0) warnings.push('objects is empty: the mount succeeds with no files');
+  if (cloudEnvFileName && cloudName !== AZURE_STACK_CLOUD) {
+    warnings.push(`cloudEnvFileName is ignored: it is read only when cloudName is ${AZURE_STACK_CLOUD} (cloud is ${cloudName})`);
+  }
 
   return {
-    pod: {
-      name: podName,
-      namespace: podNamespace,
-      uid: get(POD_UID),
-      serviceAccountName: get(SERVICE_ACCOUNT_NAME),
-    },
+    pod,
     secretProviderClass: get(SECRET_PROVIDER_CLASS),
     vaultName,
     tenantId,
     cloudName,
-    cloudEnvFileName: get('cloudEnvFileName'),
+    cloudEnvFileName: cloudName === AZURE_STACK_CLOUD ? cloudEnvFileName : '',
     identity,
     objects,
     warnings,
@@ -120,6 +134,9 @@ interface IdentityInputs {
   useAzureTokenProxy: boolean;
   userAssignedIdentityID: string;
   clientID: string;
+  /** The raw csi.storage.k8s.io/serviceAccount.tokens attribute ('' when absent). */
+  serviceAccountTokens: string;
+  pod: MountSpec['pod'];
   secrets: Record<string, string>;
 }
 
@@ -128,26 +145,92 @@ function resolveIdentity(inputs: IdentityInputs): IdentitySpec {
   if (inputs.useVMManagedIdentity) {
     return { mode: 'vmManagedIdentity', userAssigned: parseUserAssignedIdentity(inputs.userAssignedIdentityID) };
   }
-  if (inputs.usePodIdentity) return { mode: 'podIdentity' };
+  if (inputs.usePodIdentity) {
+    return { mode: 'podIdentity', pod: { name: inputs.pod.name, namespace: inputs.pod.namespace, uid: inputs.pod.uid } };
+  }
   if (inputs.useAzureTokenProxy) {
     if (!inputs.clientID) {
-      throw invalidArgument('useAzureTokenProxy is "true" but clientID is empty: set clientID to the identity\'s client ID');
+      throw invalidArgument(
+        'useAzureTokenProxy is "true" but clientID is empty: set clientID to the client ID of the managed identity the ' +
+          "pod's service account is bound to",
+      );
     }
-    return { mode: 'tokenProxy', clientId: inputs.clientID };
+    const serviceAccountToken = serviceAccountTokenFor(IDENTITY_BINDING_AUDIENCE, 'useAzureTokenProxy is "true"', inputs);
+    return { mode: 'tokenProxy', clientId: inputs.clientID, serviceAccountToken };
   }
-  if (inputs.clientID) return { mode: 'workloadIdentity', clientId: inputs.clientID };
+  if (inputs.clientID) {
+    const serviceAccountToken = serviceAccountTokenFor(WORKLOAD_IDENTITY_AUDIENCE, 'clientID is set (workload identity)', inputs);
+    return { mode: 'workloadIdentity', clientId: inputs.clientID, serviceAccountToken };
+  }
+  return servicePrincipal(inputs.secrets);
+}
 
-  const clientId = caseInsensitiveGet(inputs.secrets, 'clientid');
-  const clientSecret = caseInsensitiveGet(inputs.secrets, 'clientsecret');
-  if (!clientId || !clientSecret) {
-    const missing = !clientId ? 'clientid' : 'clientsecret';
+/** A service principal from the nodePublishSecretRef Secret: clientid and clientsecret, keys in any case. */
+function servicePrincipal(secrets: Record<string, string>): IdentitySpec {
+  const noMode =
+    'no identity mode is selected (useVMManagedIdentity, usePodIdentity and useAzureTokenProxy are not "true" and ' +
+    'clientID is empty), so the mount authenticates as a service principal';
+  if (Object.keys(secrets).length === 0) {
     throw invalidArgument(
-      `no identity selected and the nodePublishSecretRef secret has no "${missing}": set useVMManagedIdentity: "true" ` +
-        '(node managed identity), clientID (workload identity), or reference a Secret with clientid and clientsecret ' +
-        '(service principal) in nodePublishSecretRef',
+      `${noMode}, but the volume has no nodePublishSecretRef: reference a Secret with the keys clientid and clientsecret ` +
+        'in the volume\'s nodePublishSecretRef, or select another identity (useVMManagedIdentity: "true" for the node\'s ' +
+        'managed identity, clientID for workload identity)',
     );
   }
-  return { mode: 'servicePrincipal', clientId, clientSecret };
+  // The values are never echoed: only which key is missing.
+  for (const key of ['clientid', 'clientsecret'] as const) {
+    if (!caseInsensitiveGet(secrets, key)) {
+      throw invalidArgument(
+        `${noMode}, but the nodePublishSecretRef Secret has no "${key}" (or it is empty; keys match in any case): add ` +
+          `${key === 'clientid' ? "the service principal's application (client) ID" : "the service principal's client secret value"} ` +
+          `under the key ${key}, or select another identity (useVMManagedIdentity: "true", or clientID for workload identity)`,
+      );
+    }
+  }
+  return { mode: 'servicePrincipal', clientId: caseInsensitiveGet(secrets, 'clientid'), clientSecret: caseInsensitiveGet(secrets, 'clientsecret') };
+}
+
+/**
+ * The token for `audience` from csi.storage.k8s.io/serviceAccount.tokens (JSON: {"<audience>": {"token",
+ * "expirationTimestamp"}}). Only the driver's CSIDriver object can make tokens appear, so every failure says how to
+ * request them. Token texts never appear in a message.
+ */
+function serviceAccountTokenFor(audience: string, why: string, inputs: IdentityInputs): ServiceAccountToken {
+  const howToRequest =
+    `the CSIDriver object secrets-store.csi.k8s.io must request a token for audience ${audience} ` +
+    `(spec.tokenRequests: [{audience: ${audience}}]; with the Helm chart: tokenRequests)`;
+  const raw = inputs.serviceAccountTokens.trim();
+  if (!raw) {
+    throw invalidArgument(`${why} but the driver sent no service account token (${SERVICE_ACCOUNT_TOKENS}): ${howToRequest}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw invalidArgument(`${SERVICE_ACCOUNT_TOKENS} is not valid JSON: ${howToRequest}, and the driver passes it on unchanged`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw invalidArgument(`${SERVICE_ACCOUNT_TOKENS} is not a JSON object of tokens by audience: ${howToRequest}`);
+  }
+  const entries = parsed as Record<string, unknown>;
+  const entry = entries[audience];
+  const token = typeof entry === 'object' && entry !== null ? (entry as { token?: unknown }).token : undefined;
+  if (typeof token !== 'string' || token.trim() === '') {
+    const present = Object.keys(entries).map((a) => a.slice(0, 100));
+    throw invalidArgument(
+      `${why} but ${SERVICE_ACCOUNT_TOKENS} has no token for audience ${audience}` +
+        `${present.length > 0 ? ` (it has tokens for: ${present.join(', ')})` : ''}: ${howToRequest}`,
+    );
+  }
+  const expiration = (entry as { expirationTimestamp?: unknown }).expirationTimestamp;
+  const expiresAt = typeof expiration === 'string' ? Date.parse(expiration) : Number.NaN;
+  return {
+    namespace: inputs.pod.namespace,
+    name: inputs.pod.serviceAccountName,
+    audience,
+    token: token.trim(),
+    expiresAt: Number.isFinite(expiresAt) ? expiresAt : undefined,
+  };
 }
 
 function parseUserAssignedIdentity(value: string): UserAssignedIdentity | undefined {

@@ -24,12 +24,26 @@ export interface ObjectSpec {
 /** A user-assigned managed identity chosen by client id or by ARM resource id. */
 export type UserAssignedIdentity = { kind: 'clientId'; value: string } | { kind: 'resourceId'; value: string };
 
+/**
+ * The service account token the driver passed for one audience (`csi.storage.k8s.io/serviceAccount.tokens`), with the
+ * service account it belongs to. The token is a credential: it goes to Entra ID (or the token proxy) and nowhere else.
+ */
+export interface ServiceAccountToken {
+  namespace: string;
+  /** Empty when the driver did not send csi.storage.k8s.io/serviceAccount.name. */
+  name: string;
+  audience: string;
+  token: string;
+  /** Expiry (ms since the epoch) from `expirationTimestamp`; undefined when the driver sent none we could read. */
+  expiresAt: number | undefined;
+}
+
 export type IdentitySpec =
   | { mode: 'vmManagedIdentity'; userAssigned: UserAssignedIdentity | undefined }
-  | { mode: 'workloadIdentity'; clientId: string }
+  | { mode: 'workloadIdentity'; clientId: string; serviceAccountToken: ServiceAccountToken }
   | { mode: 'servicePrincipal'; clientId: string; clientSecret: string }
-  | { mode: 'podIdentity' }
-  | { mode: 'tokenProxy'; clientId: string };
+  | { mode: 'podIdentity'; pod: { name: string; namespace: string; uid: string } }
+  | { mode: 'tokenProxy'; clientId: string; serviceAccountToken: ServiceAccountToken };
 
 export interface PodInfo {
   name: string;
@@ -45,6 +59,7 @@ export interface MountSpec {
   vaultName: string;
   tenantId: string;
   cloudName: string;
+  /** Path of the custom cloud's environment file; set (and only used) when cloudName is AzureStackCloud. */
   cloudEnvFileName: string;
   identity: IdentitySpec;
   objects: ObjectSpec[];

@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AddressInfo, Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { startConnectProxy, type ConnectProxy, type ProxyTarget } from './connect-proxy';
 import { startImds, type ImdsIdentities, type ImdsStandIn } from './imds';
 import { CLOUD_SUFFIXES, startKeyVault, type KeyVaultStandIn } from './keyvault';
@@ -23,6 +25,11 @@ export interface AzureStandInsOptions {
   pageSize?: number;
   /** Extra proxy routes (e.g. Entra ID stand-ins), consulted before the vault routes. */
   route?: (host: string, port: number) => ProxyTarget | undefined;
+  /**
+   * Key Vault DNS suffixes beyond the four named clouds' (e.g. an Azure Stack Hub's vault.local.azurestack.external).
+   * Their vaults (addVault with that suffix) are served through a TLS front with a certificate for `*.<suffix>`.
+   */
+  extraVaultSuffixes?: string[];
 }
 
 export interface AzureStandIns {
@@ -66,10 +73,14 @@ export async function startAzureStandIns(options: AzureStandInsOptions = {}): Pr
     });
     started.push(keyVault);
     const suffixes = Object.keys(CLOUD_SUFFIXES);
+    const extraSuffixes = (options.extraVaultSuffixes ?? []).map((x) => x.toLowerCase());
+    const front = extraSuffixes.length > 0 ? await startVaultFront(pki, extraSuffixes, keyVault) : undefined;
+    if (front) started.push(front);
     const proxy = await startConnectProxy({
       route: (host, port) => {
         const extra = options.route?.(host, port);
         if (extra) return extra;
+        if (front && port === 443 && extraSuffixes.some((x) => host.endsWith(`.${x}`))) return { host: '127.0.0.1', port: front.port };
         // Every vault host goes to the stand-in; it refuses unknown vault names in the TLS handshake.
         if (port === 443 && suffixes.some((s) => host.endsWith(`.${s}`))) return { host: keyVault.host, port: keyVault.port };
         return undefined;
@@ -103,4 +114,43 @@ export async function startAzureStandIns(options: AzureStandInsOptions = {}): Pr
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/**
+ * TLS front for vaults under extra DNS suffixes: terminates TLS with a certificate for `*.<suffix>` and re-originates it
+ * to the Key Vault stand-in with the same server name, so the stand-in sees the vault's host as the product sent it.
+ */
+async function startVaultFront(
+  pki: TestPki,
+  suffixes: string[],
+  keyVault: KeyVaultStandIn,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const cert = pki.issueServerCert(suffixes.map((x) => `*.${x}`));
+  const sockets = new Set<Socket>();
+  const server: TlsServer = createTlsServer({ cert: cert.certPem, key: cert.keyPem }, (client: TLSSocket) => {
+    sockets.add(client);
+    client.once('close', () => sockets.delete(client));
+    const servername = typeof client.servername === 'string' ? client.servername : undefined;
+    // The hop to the stand-in is test-internal: its certificate does not name these suffixes.
+    const upstream = tlsConnect({ host: keyVault.host, port: keyVault.port, ...(servername ? { servername } : {}), rejectUnauthorized: false });
+    sockets.add(upstream);
+    upstream.once('close', () => sockets.delete(upstream));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const x of sockets) x.destroy();
+      }),
+  };
 }

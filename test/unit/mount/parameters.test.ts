@@ -3,6 +3,8 @@ import { parseBoolParameter, parseMountParameters } from '../../../src/mount/par
 import { attributes, objectsYaml } from './fixtures';
 
 const defaults = { cloudName: 'AzurePublicCloud' };
+const TOKENS = 'csi.storage.k8s.io/serviceAccount.tokens';
+const tokensAttribute = (tokens: Record<string, { token: string; expirationTimestamp?: string }>): string => JSON.stringify(tokens);
 const parse = (overrides: Record<string, string | undefined>, secrets: Record<string, string> = {}) =>
   parseMountParameters(attributes(overrides), secrets, defaults);
 
@@ -91,11 +93,27 @@ describe('parseMountParameters', () => {
 
   it('resolves the other identity modes as the reference does', () => {
     const base = { useVMManagedIdentity: undefined };
-    expect(parse({ ...base, clientID: 'c-1' }).identity).toEqual({ mode: 'workloadIdentity', clientId: 'c-1' });
-    expect(parse({ ...base, usePodIdentity: 'true' }).identity).toEqual({ mode: 'podIdentity' });
-    expect(parse({ ...base, useAzureTokenProxy: 'true', clientID: 'c-2' }).identity).toEqual({
+    const wi = tokensAttribute({ 'api://AzureADTokenExchange': { token: 'wi-token', expirationTimestamp: '2030-01-02T03:04:05Z' } });
+    expect(parse({ ...base, clientID: 'c-1', [TOKENS]: wi }).identity).toEqual({
+      mode: 'workloadIdentity',
+      clientId: 'c-1',
+      serviceAccountToken: {
+        namespace: 'shop',
+        name: 'default',
+        audience: 'api://AzureADTokenExchange',
+        token: 'wi-token',
+        expiresAt: Date.parse('2030-01-02T03:04:05Z'),
+      },
+    });
+    expect(parse({ ...base, usePodIdentity: 'true' }).identity).toEqual({
+      mode: 'podIdentity',
+      pod: { name: 'web-0', namespace: 'shop', uid: '6f0e-uid' },
+    });
+    const tp = tokensAttribute({ 'api://AKSIdentityBinding': { token: 'tp-token', expirationTimestamp: 'not a date' } });
+    expect(parse({ ...base, useAzureTokenProxy: 'true', clientID: 'c-2', [TOKENS]: tp }).identity).toEqual({
       mode: 'tokenProxy',
       clientId: 'c-2',
+      serviceAccountToken: { namespace: 'shop', name: 'default', audience: 'api://AKSIdentityBinding', token: 'tp-token', expiresAt: undefined },
     });
     expect(parse(base, { ClientID: 'sp-1', CLIENTSECRET: 's3cret' }).identity).toEqual({
       mode: 'servicePrincipal',
@@ -114,6 +132,68 @@ describe('parseMountParameters', () => {
     expect(message).toContain('clientsecret');
     expect(message).toContain('useVMManagedIdentity');
     expect(message).not.toContain('hunter2');
+  });
+
+  it.each([
+    ['no nodePublishSecretRef', {}, ['no nodePublishSecretRef', 'clientid and clientsecret']],
+    ['no clientid', { clientSecret: 'hunter2' }, ['no "clientid"']],
+    ['an empty clientsecret', { clientid: 'sp-1', clientsecret: ' ' }, ['no "clientsecret"']],
+  ])('a service principal with %s fails naming what is missing', (_name, secrets, fragments) => {
+    expectInvalid(() => parse({ useVMManagedIdentity: undefined }, secrets as Record<string, string>), ...fragments);
+    try {
+      parse({ useVMManagedIdentity: undefined }, secrets as Record<string, string>);
+    } catch (err) {
+      expect((err as Error).message).not.toContain('hunter2');
+    }
+  });
+
+  describe('service account tokens (workload identity, token proxy)', () => {
+    const wiBase = { useVMManagedIdentity: undefined, clientID: 'c-1' };
+    it.each([
+      ['missing', undefined, ['no service account token', 'CSIDriver', 'api://AzureADTokenExchange', 'tokenRequests']],
+      ['not JSON', '{"api://AzureADTokenExchange": "secret-token-text', ['is not valid JSON', 'CSIDriver']],
+      ['an array', '["secret-token-text"]', ['not a JSON object']],
+      ['for another audience', tokensAttribute({ 'api://other': { token: 'secret-token-text' } }), ['no token for audience api://AzureADTokenExchange', 'api://other']],
+      ['empty', tokensAttribute({ 'api://AzureADTokenExchange': { token: ' ' } }), ['no token for audience']],
+      ['not a string', '{"api://AzureADTokenExchange": {"token": 42}}', ['no token for audience']],
+    ])('%s: fails before the network, saying what the CSIDriver must request, never echoing a token', (_name, tokens, fragments) => {
+      let message = '';
+      try {
+        parse({ ...wiBase, [TOKENS]: tokens });
+      } catch (err) {
+        expect((err as ProviderError).status).toBe('InvalidArgument');
+        message = (err as Error).message;
+      }
+      for (const fragment of fragments) expect(message).toContain(fragment);
+      expect(message).not.toContain('secret-token-text');
+    });
+
+    it('the token proxy needs clientID and the api://AKSIdentityBinding token', () => {
+      expectInvalid(() => parse({ useVMManagedIdentity: undefined, useAzureTokenProxy: 'true' }), 'clientID is empty');
+      const wiOnly = tokensAttribute({ 'api://AzureADTokenExchange': { token: 't' } });
+      expectInvalid(
+        () => parse({ useVMManagedIdentity: undefined, useAzureTokenProxy: 'true', clientID: 'c', [TOKENS]: wiOnly }),
+        'useAzureTokenProxy is "true"',
+        'api://AKSIdentityBinding',
+      );
+    });
+
+    it('the node managed identity ignores clientID and tokens', () => {
+      expect(parse({ clientID: 'c-1' }).identity).toEqual({ mode: 'vmManagedIdentity', userAssigned: undefined });
+    });
+  });
+
+  describe('Azure Stack Hub', () => {
+    it('needs cloudEnvFileName, checked before the identity', () => {
+      expectInvalid(() => parse({ cloudName: 'AzureStackCloud', useVMManagedIdentity: undefined }), 'cloudEnvFileName is empty');
+    });
+
+    it('keeps cloudEnvFileName for AzureStackCloud and ignores it (with a warning) for other clouds', () => {
+      expect(parse({ cloudName: 'azurestackcloud', cloudEnvFileName: ' /etc/kubernetes/stack.json ' }).cloudEnvFileName).toBe('/etc/kubernetes/stack.json');
+      const spec = parse({ cloudName: 'AzurePublicCloud', cloudEnvFileName: '/etc/kubernetes/stack.json' });
+      expect(spec.cloudEnvFileName).toBe('');
+      expect(spec.warnings.join('\n')).toContain('cloudEnvFileName is ignored');
+    });
   });
 
   it('warns about unknown object fields and an empty objects list', () => {

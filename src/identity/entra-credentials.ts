@@ -1,0 +1,79 @@
+/**
+ * Credentials that ask Entra ID (or AD FS) directly: a service principal with a client secret, and workload identity,
+ * where the pod's service account token is the client assertion. The authority is the mount's cloud; the tenant,
+ * client ID and secret or token are the mount's own: nothing comes from the provider's environment.
+ */
+import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { Cloud } from '../keyvault/clouds';
+import type { ServiceAccountToken } from '../mount/types';
+import { identityKey, secretDigest } from './identity-key';
+
+export interface EntraCredentialOptions {
+  userAgentPrefix: string;
+  /** Extra pipeline policies for the credential's HTTP client (e.g. the transport error recorder). */
+  additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }>;
+}
+
+/** SDK options shared by both flows: the cloud's authority, and no instance discovery for custom clouds. */
+function sdkOptions(cloud: Cloud, options: EntraCredentialOptions): {
+  authorityHost: string;
+  disableInstanceDiscovery: boolean;
+  userAgentOptions: { userAgentPrefix: string };
+  additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }>;
+} {
+  return {
+    ...(options.additionalPolicies ? { additionalPolicies: options.additionalPolicies } : {}),
+    authorityHost: cloud.authorityHost,
+    // MSAL knows the four named clouds' authorities without asking; a custom cloud (Azure Stack Hub, AD FS) would
+    // send it to login.microsoftonline.com for "instance discovery", which cannot know that host.
+    disableInstanceDiscovery: !cloud.knownAuthority,
+    userAgentOptions: { userAgentPrefix: options.userAgentPrefix },
+  };
+}
+
+export function servicePrincipalKey(cloud: Cloud, tenantId: string, clientId: string, clientSecret: string): string {
+  return identityKey('sp', cloud.authorityHost.toLowerCase(), tenantId.toLowerCase(), clientId.toLowerCase(), secretDigest(clientSecret));
+}
+
+export function createServicePrincipalCredential(
+  cloud: Cloud,
+  tenantId: string,
+  clientId: string,
+  clientSecret: string,
+  options: EntraCredentialOptions,
+): TokenCredential {
+  return new ClientSecretCredential(tenantId, clientId, clientSecret, sdkOptions(cloud, options));
+}
+
+/** Who presented the token, for keys and messages: namespace/name. */
+export function serviceAccountOf(token: ServiceAccountToken): string {
+  return `${token.namespace}/${token.name}`;
+}
+
+export function workloadIdentityKey(cloud: Cloud, tenantId: string, clientId: string, token: ServiceAccountToken): string {
+  return identityKey(
+    'wi',
+    cloud.authorityHost.toLowerCase(),
+    tenantId.toLowerCase(),
+    clientId.toLowerCase(),
+    serviceAccountOf(token),
+    secretDigest(token.token),
+  );
+}
+
+/**
+ * Workload identity: exactly the token this mount presented is the assertion. A credential never reads a token from a
+ * file or from another mount, so one pod's mount cannot authenticate with another pod's service account token.
+ */
+export function createWorkloadIdentityCredential(
+  cloud: Cloud,
+  tenantId: string,
+  clientId: string,
+  token: ServiceAccountToken,
+  options: EntraCredentialOptions,
+): TokenCredential {
+  const assertion = token.token;
+  return new ClientAssertionCredential(tenantId, clientId, () => Promise.resolve(assertion), sdkOptions(cloud, options));
+}

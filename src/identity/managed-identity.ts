@@ -1,0 +1,51 @@
+/**
+ * The node's managed identity (VM / VMSS), through IMDS: system-assigned, or a user-assigned identity chosen by client
+ * ID or by ARM resource ID (sent as IMDS's msi_res_id).
+ */
+import { ManagedIdentityCredential } from '@azure/identity';
+import type { TokenCredential } from '@azure/core-auth';
+import { ProviderError } from '../errors';
+import type { UserAssignedIdentity } from '../mount/types';
+import { identityKey } from './identity-key';
+
+/**
+ * Which of the provider's own environment variables would make @azure/identity's ManagedIdentityCredential silently
+ * exchange the provider pod's service account token (workload identity) instead of asking IMDS. main.ts reads them.
+ */
+export interface AmbientWorkloadIdentity {
+  clientId: boolean;
+  tenantId: boolean;
+  federatedTokenFile: boolean;
+}
+
+export function managedIdentityKey(selector: UserAssignedIdentity | undefined): string {
+  return selector ? identityKey('mi', selector.kind, selector.value.toLowerCase()) : identityKey('mi', 'system');
+}
+
+export function describeManagedIdentity(selector: UserAssignedIdentity | undefined): string {
+  return selector
+    ? `the user-assigned managed identity with ${selector.kind === 'clientId' ? 'client ID' : 'resource ID'} ${selector.value}`
+    : "the node's system-assigned managed identity";
+}
+
+export function createManagedIdentityCredential(
+  selector: UserAssignedIdentity | undefined,
+  userAgentPrefix: string,
+  ambient: AmbientWorkloadIdentity | undefined,
+): TokenCredential {
+  // ManagedIdentityCredential turns into workload identity for the provider's own pod when these are set; a mount
+  // would then read the vault as the provider, not as the node identity its SecretProviderClass names.
+  if (ambient?.tenantId && ambient.federatedTokenFile && (ambient.clientId || selector?.kind === 'clientId')) {
+    throw new ProviderError(
+      'FailedPrecondition',
+      `useVMManagedIdentity cannot be served: the provider's own environment has AZURE_TENANT_ID and ` +
+        'AZURE_FEDERATED_TOKEN_FILE (workload identity for the provider pod), which would make the Azure SDK use the ' +
+        "provider's identity instead of the node's: remove the azure.workload.identity/use label and those variables " +
+        'from the provider DaemonSet',
+    );
+  }
+  const sdkOptions = { userAgentOptions: { userAgentPrefix } };
+  if (selector?.kind === 'clientId') return new ManagedIdentityCredential({ clientId: selector.value, ...sdkOptions });
+  if (selector?.kind === 'resourceId') return new ManagedIdentityCredential({ resourceId: selector.value, ...sdkOptions });
+  return new ManagedIdentityCredential(sdkOptions);
+}
