@@ -1,14 +1,19 @@
 /**
  * The process: flags → wiring → servers → signals. The only module that reads process.argv, process.env or exits.
  */
-import { parseCommandLine, type ProviderConfig } from './cli/flags';
+import { parseCommandLine, parseEndpoint, type ProviderConfig } from './cli/flags';
 import { providerVersion, versionJson } from './cli/version';
 import { CredentialCache } from './identity/credentials';
 import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
 import { AzureVaultAccess } from './keyvault/vault-access';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
+import { PrometheusMetrics } from './observability/prometheus';
 import { startGrpcServer, type RunningServer } from './server/grpc-server';
+import { startHealthz } from './server/healthz';
+import type { RunningHttpEndpoint } from './server/http-endpoint';
+import { startMetricsServer } from './server/metrics-http';
+import { createSocketProbe } from './server/socket-probe';
 
 /** Objects fetched at once within one mount (issue #5 makes this a flag with a per-vault bound). */
 const MAX_PARALLEL_FETCHES = 8;
@@ -37,9 +42,25 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
   const defaultCloud = canonicalCloudName(config.cloudName);
   if (!defaultCloud) throw new Error(`--cloud-name "${config.cloudName}" is not a known cloud: use one of ${CLOUD_NAMES.join(', ')}`);
   const userAgentPrefix = ['csi-provider-azure/' + providerVersion(), config.customUserAgent].filter(Boolean).join(' ');
+  const metrics = createMetrics(config);
 
-  const credentials = new CredentialCache({ userAgentPrefix });
-  const vaults = new AzureVaultAccess(credentials, { userAgentPrefix });
+  const credentials = new CredentialCache({
+    userAgentPrefix,
+    metrics,
+    tokenProxy: {
+      url: config.tokenProxyUrl,
+      sniName: config.sniName,
+      ...(Number(process.env['KUBERNETES_SERVICE_PORT']) > 0 ? { apiServerPort: Number(process.env['KUBERNETES_SERVICE_PORT']) } : {}),
+    },
+    // The SDK would let these turn "the node's managed identity" into the provider pod's own workload identity.
+    ambientWorkloadIdentity: {
+      clientId: Boolean(process.env['AZURE_CLIENT_ID']),
+      tenantId: Boolean(process.env['AZURE_TENANT_ID']),
+      federatedTokenFile: Boolean(process.env['AZURE_FEDERATED_TOKEN_FILE']),
+    },
+  });
+  // AzureVaultAccess passes its options on to every KeyVaultReader: the readers time each Key Vault request.
+  const vaults = new AzureVaultAccess(credentials, { userAgentPrefix, metrics });
   const mounts = new MountService(
     vaults,
     {
@@ -61,11 +82,32 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     },
     'starting Azure Key Vault provider',
   );
-  const server = await startGrpcServer(config.endpoint, mounts, logger);
-  handleSignals(server, config, logger);
+  // The HTTP ports first: a port conflict fails start-up before the socket exists for the driver to find.
+  const metricsServer = await startMetricsServer(config.prometheusPort, metrics, logger);
+  let healthz: RunningHttpEndpoint | undefined;
+  let server: RunningServer;
+  try {
+    let probe = createSocketProbe(config.endpoint);
+    healthz = await startHealthz({ ...config.healthz, probe: (timeoutMs) => probe(timeoutMs), logger });
+    server = await startGrpcServer(config.endpoint, mounts, logger, { metrics });
+    // Probe the address actually bound (a tcp:// endpoint may ask for port 0).
+    probe = createSocketProbe(parseEndpoint(server.address));
+  } catch (err) {
+    await Promise.all([metricsServer.close(), healthz?.close()]);
+    throw err;
+  }
+  handleSignals(server, [healthz, metricsServer], config, logger);
 }
 
-function handleSignals(server: RunningServer, config: ProviderConfig, logger: Logger): void {
+/** The reference supports only Prometheus; any other backend is a configuration mistake worth failing on. */
+function createMetrics(config: ProviderConfig): PrometheusMetrics {
+  if (config.metricsBackend.toLowerCase() !== 'prometheus') {
+    throw new Error(`--metrics-backend "${config.metricsBackend}" is not supported: the only metrics backend is Prometheus`);
+  }
+  return new PrometheusMetrics();
+}
+
+function handleSignals(server: RunningServer, httpEndpoints: RunningHttpEndpoint[], config: ProviderConfig, logger: Logger): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -73,7 +115,9 @@ function handleSignals(server: RunningServer, config: ProviderConfig, logger: Lo
     logger.info({ signal, inFlight: server.inFlight(), drainTimeoutMs: config.drainTimeoutMs }, 'shutting down');
     server
       .shutdown(config.drainTimeoutMs)
-      .then(({ drained }) => {
+      .then(async ({ drained }) => {
+        // /healthz answers 503 while the mounts drain; the HTTP ports close only once the socket is gone.
+        await Promise.all(httpEndpoints.map((endpoint) => endpoint.close()));
         logger.info({ drained }, 'stopped');
         process.exit(0);
       })

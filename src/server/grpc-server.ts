@@ -7,6 +7,7 @@ import { ProviderError } from '../errors';
 import type { MountResult } from '../mount/mount-service';
 import type { RawMountRequest } from '../mount/request';
 import type { Logger } from '../observability/logger';
+import { noopMetrics, type ProviderMetrics } from '../observability/metrics';
 import { loadServices } from './protos';
 
 /** What the gRPC layer needs from the rest of the provider. */
@@ -26,6 +27,11 @@ export interface RunningServer {
   inFlight(): number;
   /** Stop accepting, let in-flight calls finish for up to `timeoutMs`, then cancel the rest and remove the socket. */
   shutdown(timeoutMs: number): Promise<{ drained: boolean }>;
+}
+
+export interface GrpcServerOptions {
+  /** Records each Mount's duration and final gRPC code, and the mounts in flight. */
+  metrics?: ProviderMetrics;
 }
 
 /** Without a deadline from the driver, a mount still ends: long enough for IMDS and Key Vault retries, no longer. */
@@ -49,7 +55,13 @@ const STATUS: Record<ProviderError['status'], grpc.status> = {
  * Serves v1alpha1.CSIDriverProvider and grpc.health.v1.Health on the endpoint. This is the only place that turns a
  * ProviderError into a gRPC status.
  */
-export async function startGrpcServer(endpoint: Endpoint, handler: MountHandler, logger: Logger): Promise<RunningServer> {
+export async function startGrpcServer(
+  endpoint: Endpoint,
+  handler: MountHandler,
+  logger: Logger,
+  options: GrpcServerOptions = {},
+): Promise<RunningServer> {
+  const metrics = options.metrics ?? noopMetrics;
   const services = loadServices();
   const server = new grpc.Server({
     // A mount response may carry many certificates; the driver decides its own receive limit.
@@ -65,16 +77,26 @@ export async function startGrpcServer(endpoint: Endpoint, handler: MountHandler,
     },
     Mount: (call: grpc.ServerUnaryCall<RawMountRequest, MountResponseMessage>, callback: grpc.sendUnaryData<MountResponseMessage>) => {
       inFlight++;
+      metrics.mountStarted();
+      const started = process.hrtime.bigint();
       const { signal, dispose } = callSignal(call);
+      // The code the driver receives is what the metric records, so the histogram and `kubectl describe` agree.
+      let code: grpc.status = grpc.status.OK;
       handler
         .mount(call.request, signal)
         .then(
           (result) => callback(null, { objectVersion: result.objectVersions, files: result.files }),
-          (err: unknown) => callback(toServiceError(err)),
+          (err: unknown) => {
+            const serviceError = toServiceError(err);
+            code = serviceError.code ?? grpc.status.UNKNOWN;
+            callback(serviceError);
+          },
         )
         .finally(() => {
           dispose();
           inFlight--;
+          metrics.mountFinished();
+          metrics.observeMount(Number(process.hrtime.bigint() - started) / 1e9, GO_CODE_NAMES[code] ?? 'Unknown');
         });
     },
   });
@@ -183,6 +205,27 @@ function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>): { signal: Abo
     },
   };
 }
+
+/** gRPC status names as grpc-go spells them (the reference's metric label values), by code number. */
+const GO_CODE_NAMES: Record<number, string> = {
+  [grpc.status.OK]: 'OK',
+  [grpc.status.CANCELLED]: 'Canceled',
+  [grpc.status.UNKNOWN]: 'Unknown',
+  [grpc.status.INVALID_ARGUMENT]: 'InvalidArgument',
+  [grpc.status.DEADLINE_EXCEEDED]: 'DeadlineExceeded',
+  [grpc.status.NOT_FOUND]: 'NotFound',
+  [grpc.status.ALREADY_EXISTS]: 'AlreadyExists',
+  [grpc.status.PERMISSION_DENIED]: 'PermissionDenied',
+  [grpc.status.RESOURCE_EXHAUSTED]: 'ResourceExhausted',
+  [grpc.status.FAILED_PRECONDITION]: 'FailedPrecondition',
+  [grpc.status.ABORTED]: 'Aborted',
+  [grpc.status.OUT_OF_RANGE]: 'OutOfRange',
+  [grpc.status.UNIMPLEMENTED]: 'Unimplemented',
+  [grpc.status.INTERNAL]: 'Internal',
+  [grpc.status.UNAVAILABLE]: 'Unavailable',
+  [grpc.status.DATA_LOSS]: 'DataLoss',
+  [grpc.status.UNAUTHENTICATED]: 'Unauthenticated',
+};
 
 function toServiceError(err: unknown): Partial<grpc.ServiceError> {
   if (err instanceof ProviderError) return { code: STATUS[err.status], details: err.message };

@@ -1,0 +1,77 @@
+{{/*
+Names. The chart name, shortened or replaced by nameOverride; object names are at most 63 characters.
+*/}}
+{{- define "csspa.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The prefix of object names: fullnameOverride, else the release name when it already contains the chart name, else
+"<release>-<chart>".
+*/}}
+{{- define "csspa.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The ServiceAccount the DaemonSets run as; the established chart's fixed name, so RBAC and policies written for it apply.
+*/}}
+{{- define "csspa.serviceAccountName" -}}
+csi-secrets-store-provider-azure
+{{- end -}}
+
+{{/*
+Labels on every object, besides "app": the selector label, which each object sets (the Linux DaemonSet keeps the
+established chart's value, so an upgrade in place keeps working).
+*/}}
+{{- define "csspa.labels" -}}
+app.kubernetes.io/name: {{ include "csspa.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name (.Chart.Version | replace "+" "_") | quote }}
+{{- end -}}
+
+{{/*
+The image of one OS: (dict "root" $ "os" .Values.linux). An empty tag means the chart's appVersion.
+*/}}
+{{- define "csspa.image" -}}
+{{- $tag := default .root.Chart.AppVersion .os.image.tag -}}
+{{- printf "%s:%s" .os.image.repository $tag -}}
+{{- end -}}
+
+{{/*
+The metrics port from metricsAddr, which may be written "8898" or ":8898".
+*/}}
+{{- define "csspa.metricsPort" -}}
+{{- .Values.metricsAddr | toString | trimPrefix ":" -}}
+{{- end -}}
+
+{{/*
+The provider's flags, shared by both DaemonSets: (dict "root" $ "os" .Values.linux "endpoint" "unix:///provider/azure.sock").
+Every setting is passed explicitly, so turning a default-on setting off (constructPEMChain: false) takes effect.
+*/}}
+{{- define "csspa.args" -}}
+- {{ printf "--endpoint=%s" .endpoint | quote }}
+- {{ printf "--construct-pem-chain=%t" (.root.Values.constructPEMChain | default false) | quote }}
+- {{ printf "--write-cert-and-key-in-separate-files=%t" (.root.Values.writeCertAndKeyInSeparateFiles | default false) | quote }}
+- {{ printf "--log-format-json=%t" (.root.Values.logFormatJSON | default false) | quote }}
+- {{ printf "-v=%d" (.root.Values.logVerbosity | int) | quote }}
+- {{ printf "--healthz-port=%d" (.os.healthzPort | int) | quote }}
+- {{ printf "--healthz-path=%s" .os.healthzPath | quote }}
+- {{ printf "--healthz-timeout=%s" .os.healthzTimeout | quote }}
+- "--metrics-backend=Prometheus"
+- {{ printf "--prometheus-port=%s" (include "csspa.metricsPort" .root) | quote }}
+{{- if .os.customUserAgent }}
+- {{ printf "--custom-user-agent=%s" .os.customUserAgent | quote }}
+{{- end }}
+{{- end -}}
