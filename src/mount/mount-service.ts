@@ -109,12 +109,19 @@ export class MountService {
 
   /** Every failure leaves as a ProviderError; an abort says whether the deadline passed or the driver cancelled. */
   private asProviderError(err: unknown, signal: AbortSignal): ProviderError {
-    if (err instanceof ProviderError) return err;
     if (signal.aborted) {
+      // The deadline or the driver's cancel is the cause; what was still in flight is the useful detail.
       const reason: unknown = signal.reason;
-      if (reason instanceof ProviderError) return reason;
+      if (reason instanceof ProviderError) {
+        if (err instanceof ProviderError && err.status === 'Cancelled' && err !== reason) {
+          return new ProviderError(reason.status, `${reason.message}: ${err.message}`, { cause: err });
+        }
+        return reason;
+      }
+      if (err instanceof ProviderError) return err;
       return new ProviderError('Cancelled', 'the mount was cancelled by the driver before it completed', { cause: err });
     }
+    if (err instanceof ProviderError) return err;
     // Not an error we made: its text is unknown territory, so it goes to the log (at error level), not to the pod.
     this.logger.error({ err }, 'unexpected error in mount');
     return new ProviderError('Internal', 'internal error in the provider: see the provider logs', { cause: err });

@@ -65,6 +65,23 @@ describe('the provider process', () => {
     expect(existsSync(join(dir, 'azure.sock'))).toBe(true);
   });
 
+  it('fails a mount at the driver deadline with what it was waiting on, before the driver gives up', async () => {
+    const provider = await startProvider({ env: azure.providerEnv() });
+    await provider.client.mount({ attributes: attributes() }); // warm
+    azure.keyVault.delayMs = 5000;
+    try {
+      const err = await provider.client.mount({ attributes: attributes() }, { deadlineMs: 2000 }).then(
+        () => undefined,
+        (e: { code?: number; details?: string }) => e,
+      );
+      expect(err?.code).toBe(4); // DEADLINE_EXCEEDED
+      expect(err?.details).toMatch(/did not complete within its deadline of 1\.\ds: reading secret "slow" from Key Vault "life-kv"/);
+    } finally {
+      azure.keyVault.delayMs = 0;
+      await provider.stop();
+    }
+  });
+
   it('on SIGTERM finishes the mount in flight, removes the socket and exits 0', async () => {
     const provider = await startProvider({ env: azure.providerEnv() });
     await provider.client.mount({ attributes: attributes() }); // warm: token and challenge done
