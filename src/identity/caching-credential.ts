@@ -11,6 +11,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
 import { outcomeOfError } from '../observability/outcome';
 import { TokenRequestError } from './token-errors';
+import { untilAborted } from '../util/abort';
 
 /** Tokens this close to expiry are not handed out: a mount must finish its reads before its token expires. */
 const EXPIRY_MARGIN_MS = 5 * 60_000;
@@ -95,31 +96,3 @@ function cacheKey(scopes: string | string[], options: GetTokenOptions | undefine
   return JSON.stringify([list, options?.tenantId ?? '', options?.enableCae === true]);
 }
 
-/** Waits for `work`, or rejects as soon as `signal` aborts (with the mount's own reason when it has one). */
-function untilAborted<T>(work: Promise<T>, signal: GetTokenOptions['abortSignal']): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-function abortError(signal: object): Error {
-  // AbortSignalLike has no `reason` in its type; real signals do, and the mount's carries its ProviderError.
-  const reason = (signal as { reason?: unknown }).reason;
-  if (reason instanceof Error && reason.name === 'ProviderError') return reason;
-  const error = new Error('token request aborted', { cause: reason });
-  error.name = 'AbortError';
-  return error;
-}

@@ -2,6 +2,7 @@ import { isRestError } from '@azure/core-rest-pipeline';
 import { ProviderError, type StatusName } from '../errors';
 import { joinReasonAndFix, TokenRequestError } from '../identity/token-errors';
 import { scrub } from '../observability/scrub';
+import { isNetworkErrorCode } from '../util/network-errors';
 
 /** What was being read when an error happened: the words every Key Vault error message carries. */
 export interface ReadContext {
@@ -22,17 +23,6 @@ const READER_ROLE: Record<ReadContext['objectType'], string> = {
 
 const IDENTITY_NOT_FOUND = /identity not found/i;
 
-const NETWORK_CODES = new Set([
-  'REQUEST_SEND_ERROR',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-]);
 
 /**
  * Turns whatever the SDK threw into a ProviderError that names the object, the vault and the identity, keeps the
@@ -73,7 +63,7 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
     const status = err.statusCode;
     const code = err.code ? ` ${err.code}` : '';
     const service = firstLine(err.message);
-    if (status === undefined || NETWORK_CODES.has(err.code ?? '')) {
+    if (status === undefined || isNetworkErrorCode(err.code)) {
       return make(
         'Unavailable',
         `could not reach ${vault} at ${ctx.vaultUrl} to read ${what} (${err.code ?? 'network error'}): check the vault name, DNS, ` +

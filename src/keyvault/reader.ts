@@ -9,6 +9,7 @@ import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, Vaul
 import type { ObjectType } from '../mount/types';
 import { toProviderError, type ReadContext } from './errors';
 import { keyVaultMetricsPolicy } from './metrics-policy';
+import { abortError, untilAborted } from '../util/abort';
 
 export interface ReaderOptions {
   userAgentPrefix: string;
@@ -157,29 +158,3 @@ async function collectPages<P, T>(
   }
 }
 
-/** Settles with `work`, or rejects as soon as the signal aborts (`work` then settles unobserved). */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-/** The mount's own reason (deadline, driver cancel) when it has one; otherwise what the SDK would throw. */
-function abortError(signal: AbortSignal): Error {
-  const reason: unknown = signal.reason;
-  if (reason instanceof ProviderError) return reason;
-  const err = new Error('the operation was aborted');
-  err.name = 'AbortError';
-  return err;
-}

@@ -2,22 +2,9 @@
  * Turns the result of one call to Azure (Key Vault, IMDS, Entra ID) into a coarse outcome class for metrics. The class
  * set is fixed and small, so a label built from it cannot grow with error texts, object names or status details.
  */
+import { isNetworkErrorCode } from '../util/network-errors';
 import type { Outcome } from './metrics';
 
-/** Error codes Node and the Azure SDK use when a request never got an HTTP answer. */
-const NETWORK_CODES = new Set([
-  'REQUEST_SEND_ERROR',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 /** The outcome of an HTTP answer. 401 is not a failure of the caller when it is a challenge; callers decide. */
 export function outcomeOfStatus(status: number): Outcome {
@@ -37,6 +24,6 @@ export function outcomeOfError(err: unknown, signal?: { readonly aborted: boolea
   const { name, code, statusCode } = err as { name?: unknown; code?: unknown; statusCode?: unknown };
   if (name === 'AbortError') return 'cancelled';
   if (typeof statusCode === 'number' && statusCode > 0) return outcomeOfStatus(statusCode);
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return 'network';
+  if (typeof code === 'string' && isNetworkErrorCode(code)) return 'network';
   return 'other';
 }
