@@ -9,7 +9,7 @@ import { AzureVaultAccess } from './keyvault/vault-access';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
 import { PrometheusMetrics } from './observability/prometheus';
-import { startGrpcServer, type RunningServer } from './server/grpc-server';
+import { startGrpcServer, type RunningServer, type UnixTransport } from './server/grpc-server';
 import { startHealthz } from './server/healthz';
 import type { RunningHttpEndpoint } from './server/http-endpoint';
 import { startMetricsServer } from './server/metrics-http';
@@ -86,12 +86,21 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
   const metricsServer = await startMetricsServer(config.prometheusPort, metrics, logger);
   let healthz: RunningHttpEndpoint | undefined;
   let server: RunningServer;
+  // On Windows, libuv serves unix:// paths as named pipes, but the driver dials AF_UNIX: the addon provides it.
+  const unixTransport: UnixTransport = process.platform === 'win32' ? 'af-unix-addon' : 'grpc';
   try {
-    let probe = createSocketProbe(config.endpoint);
+    let probe = createSocketProbe(config.endpoint, unixTransport);
     healthz = await startHealthz({ ...config.healthz, probe: (timeoutMs) => probe(timeoutMs), logger });
-    server = await startGrpcServer(config.endpoint, mounts, logger, { metrics });
+    server = await startGrpcServer(config.endpoint, mounts, logger, {
+      metrics,
+      unixTransport,
+      onFatal: (err) => {
+        logger.fatal({ err }, 'stopped accepting driver connections');
+        process.exit(1);
+      },
+    });
     // Probe the address actually bound (a tcp:// endpoint may ask for port 0).
-    probe = createSocketProbe(parseEndpoint(server.address));
+    probe = createSocketProbe(parseEndpoint(server.address), unixTransport);
   } catch (err) {
     await Promise.all([metricsServer.close(), healthz?.close()]);
     throw err;

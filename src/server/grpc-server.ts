@@ -9,6 +9,7 @@ import type { RawMountRequest } from '../mount/request';
 import type { Logger } from '../observability/logger';
 import { noopMetrics, type ProviderMetrics } from '../observability/metrics';
 import { loadServices } from './protos';
+import { serveOverAddon } from './windows-socket';
 
 /** What the gRPC layer needs from the rest of the provider. */
 export interface MountHandler {
@@ -29,9 +30,20 @@ export interface RunningServer {
   shutdown(timeoutMs: number): Promise<{ drained: boolean }>;
 }
 
+/**
+ * How a unix:// endpoint is served. 'grpc': grpc-js binds the socket itself (Linux). 'af-unix-addon': the native addon
+ * listens on AF_UNIX and injects each connection into the server (Windows, where libuv would turn the path into a
+ * named pipe, which the driver cannot dial).
+ */
+export type UnixTransport = 'grpc' | 'af-unix-addon';
+
 export interface GrpcServerOptions {
   /** Records each Mount's duration and final gRPC code, and the mounts in flight. */
   metrics?: ProviderMetrics;
+  /** Default 'grpc'. */
+  unixTransport?: UnixTransport;
+  /** The addon had to stop accepting connections: the process should exit so that Kubernetes restarts it. */
+  onFatal?: (error: Error) => void;
 }
 
 /** Without a deadline from the driver, a mount still ends: long enough for IMDS and Key Vault retries, no longer. */
@@ -115,14 +127,16 @@ export async function startGrpcServer(
     },
   });
 
-  const address = await bind(server, endpoint);
-  logger.info({ endpoint: address }, 'serving the CSI driver');
+  const bound = await bind(server, endpoint, options, logger);
+  logger.info({ endpoint: bound.address }, 'serving the CSI driver');
 
   return {
-    address,
+    address: bound.address,
     inFlight: () => inFlight,
     async shutdown(timeoutMs) {
       serving = false;
+      // Stop accepting first, so that the drain is not fed new connections.
+      await bound.stopAccepting();
       const drained = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn({ inFlight }, 'drain timeout reached: cancelling the mounts still in flight');
@@ -140,7 +154,26 @@ export async function startGrpcServer(
   };
 }
 
-async function bind(server: grpc.Server, endpoint: Endpoint): Promise<string> {
+interface Bound {
+  address: string;
+  stopAccepting(): Promise<void>;
+}
+
+async function bind(server: grpc.Server, endpoint: Endpoint, options: GrpcServerOptions, logger: Logger): Promise<Bound> {
+  if (endpoint.kind === 'unix' && options.unixTransport === 'af-unix-addon') {
+    const serving = await serveOverAddon(server, endpoint.path, {
+      onError: (err, fatal) => {
+        if (fatal) options.onFatal?.(err);
+        else logger.warn({ err }, 'accepting a driver connection failed; accepting again shortly');
+      },
+    });
+    return { address: serving.address, stopAccepting: () => serving.close() };
+  }
+  // grpc-js stops accepting in tryShutdown/forceShutdown itself.
+  return { address: await bindGrpc(server, endpoint), stopAccepting: async () => undefined };
+}
+
+async function bindGrpc(server: grpc.Server, endpoint: Endpoint): Promise<string> {
   if (endpoint.kind === 'tcp') {
     const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
     const port = await bindAsync(server, `${host}:${endpoint.port}`);

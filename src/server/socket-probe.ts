@@ -5,13 +5,24 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Endpoint } from '../cli/flags';
+import type { UnixTransport } from './grpc-server';
 import { loadServices } from './protos';
+import { healthCheckOverAddon } from './windows-socket';
 
 export type ProbeResult = { ok: true } | { ok: false; reason: string };
 
 export type SocketProbe = (timeoutMs: number) => Promise<ProbeResult>;
 
-export function createSocketProbe(endpoint: Endpoint): SocketProbe {
+export function createSocketProbe(endpoint: Endpoint, unixTransport: UnixTransport = 'grpc'): SocketProbe {
+  if (endpoint.kind === 'unix' && unixTransport === 'af-unix-addon') {
+    // grpc-js cannot dial AF_UNIX on Windows either: the same Check, over HTTP/2 on a connection from the addon.
+    const path = endpoint.path;
+    return (timeoutMs) =>
+      healthCheckOverAddon(path, timeoutMs).then(
+        (status): ProbeResult => (status === 'SERVING' ? { ok: true } : { ok: false, reason: 'the provider is not serving (shutting down)' }),
+        (err: { code?: grpc.status }): ProbeResult => ({ ok: false, reason: reasonFor(err.code ?? grpc.status.UNKNOWN, timeoutMs) }),
+      );
+  }
   const Health = grpc.makeGenericClientConstructor(loadServices().health, 'Health');
   const target = targetOf(endpoint);
   return (timeoutMs) =>
