@@ -22,6 +22,8 @@ const READER_ROLE: Record<ReadContext['objectType'], string> = {
 };
 
 const IDENTITY_NOT_FOUND = /identity not found/i;
+/** Key Vault's text for reading a disabled object version (status 403, inner code SecretDisabled). */
+const DISABLED = /not allowed on a disabled/i;
 
 
 /**
@@ -72,6 +74,13 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
     }
     const cause = `(${status}${code}: ${service})`;
     if (status === 404) return make('NotFound', `${what} was not found in ${vault} ${cause}: check objectName and objectVersion`);
+    if (status === 403 && DISABLED.test(service)) {
+      // Key Vault answers a disabled version with 403 too; access rights are not the problem, so say what is.
+      return make(
+        'FailedPrecondition',
+        `${what} is disabled in ${vault} ${cause}: enable it, or set objectVersion to an enabled version`,
+      );
+    }
     if (status === 403) {
       return make(
         'PermissionDenied',

@@ -165,6 +165,14 @@ describe('a Mount with the node managed identity', () => {
     expect(err.details).toMatch(/identity not found/i);
   });
 
+  it('fails with FailedPrecondition, not a permission error, when the latest version is disabled', async () => {
+    azure.keyVault.setSecret('shop-kv', 'retired', 'old');
+    azure.keyVault.setEnabled('shop-kv', 'secret', 'retired', false);
+    const err = await mountError(request({ objects: objects(['objectName: retired\nobjectType: secret']) }));
+    expect(err.code).toBe(grpcStatus.FAILED_PRECONDITION);
+    expect(err.details).toContain('secret "retired" is disabled in Key Vault "shop-kv"');
+  });
+
   it('fails with Unavailable when the vault cannot be reached', async () => {
     const err = await mountError(request({ keyvaultName: 'no-such-vault' }));
     expect(err.code).toBe(grpcStatus.UNAVAILABLE);

@@ -27,6 +27,17 @@ describe('toProviderError', () => {
     expect(err.cause).toBeInstanceOf(RestError);
   });
 
+  it('tells a disabled version apart from missing access', () => {
+    const err = toProviderError(
+      new RestError('Operation get is not allowed on a disabled secret.', { statusCode: 403, code: 'Forbidden' }),
+      ctx,
+    );
+    expect(err.status).toBe('FailedPrecondition');
+    expect(err.message).toContain('secret "db-password" is disabled in Key Vault "shop-kv"');
+    expect(err.message).toContain('enable it');
+    expect(err.message).not.toContain('grant');
+  });
+
   it('reports an unreachable vault with its URL', () => {
     const err = toProviderError(new RestError('connect ECONNREFUSED', { code: 'ECONNREFUSED' }), ctx);
     expect(err.status).toBe('Unavailable');
