@@ -2,7 +2,11 @@
  * What a mount needs from Key Vault, as interfaces: mount/ never imports the Azure SDK. keyvault/ implements these
  * with the SDK clients; tests can implement them in memory.
  */
+import type { PublicJwk } from '../content/jwk';
 import type { MountSpec, ObjectType } from './types';
+
+/** A public JSON Web Key as the SDK returns it (binary fields as bytes): the shape content/jwk.ts converts. */
+export type { PublicJwk };
 
 export interface FetchedSecret {
   value: string;
@@ -10,16 +14,6 @@ export interface FetchedSecret {
   contentType: string | undefined;
   /** Set when the secret backs a certificate (the REST "kid"): its content is a PFX or PEM bundle. */
   certificateKeyId: string | undefined;
-}
-
-/** A public JSON Web Key as the SDK returns it: binary fields as bytes, not base64url. */
-export interface PublicJwk {
-  kty?: string;
-  crv?: string;
-  n?: Uint8Array;
-  e?: Uint8Array;
-  x?: Uint8Array;
-  y?: Uint8Array;
 }
 
 export interface FetchedKey {

@@ -11,6 +11,7 @@ import { startAzureStandIns, type AzureStandIns } from '../support/azure-standin
 import type { MountRequestInput } from '../support/driver-client';
 import { startEntra, type EntraStandIn } from '../support/entra';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -49,12 +50,7 @@ const stackSecrets = { clientid: STACK_SP.clientId, clientsecret: STACK_SP.secre
 const adfsSecrets = { clientid: ADFS_SP.clientId, clientsecret: ADFS_SP.secret };
 
 async function mountError(p: ProviderProcess, req: MountRequestInput): Promise<ServiceError> {
-  try {
-    await p.client.mount(req);
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(p.client.mount(req));
 }
 
 beforeAll(async () => {

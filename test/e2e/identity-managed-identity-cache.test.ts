@@ -8,6 +8,7 @@ import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import type { MountRequestInput } from '../support/driver-client';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -41,12 +42,7 @@ function request(vault: string, userAssignedIdentityID?: string): MountRequestIn
 }
 
 async function mountError(req: MountRequestInput): Promise<ServiceError> {
-  try {
-    await provider.client.mount(req);
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(provider.client.mount(req));
 }
 
 const imdsRequests = (selector: Record<string, string | undefined>): number =>

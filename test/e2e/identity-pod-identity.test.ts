@@ -8,6 +8,7 @@ import { startAzureStandIns, type AzureStandIns } from '../support/azure-standin
 import type { MountRequestInput } from '../support/driver-client';
 import { startNmi, type NmiStandIn } from '../support/nmi';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -36,12 +37,7 @@ function request(pod: string, parameters: Record<string, string | undefined> = {
 }
 
 async function mountError(req: MountRequestInput, deadlineMs?: number): Promise<ServiceError> {
-  try {
-    await provider.client.mount(req, deadlineMs ? { deadlineMs } : {});
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(provider.client.mount(req, deadlineMs ? { deadlineMs } : {}));
 }
 
 beforeAll(async () => {

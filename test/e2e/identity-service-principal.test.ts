@@ -8,6 +8,7 @@ import { startAzureStandIns, type AzureStandIns } from '../support/azure-standin
 import type { MountRequestInput } from '../support/driver-client';
 import { startEntra, type EntraStandIn } from '../support/entra';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -51,12 +52,7 @@ function request(parameters: Record<string, string | undefined>, secrets: Record
 const spSecrets = (clientId: string, secret: string): Record<string, string> => ({ clientid: clientId, clientsecret: secret });
 
 async function mountError(req: MountRequestInput): Promise<ServiceError> {
-  try {
-    await provider.client.mount(req);
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(provider.client.mount(req));
 }
 
 beforeAll(async () => {

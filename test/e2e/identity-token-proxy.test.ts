@@ -19,6 +19,7 @@ import {
   type ServiceAccountIssuer,
 } from '../support/entra';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -63,12 +64,7 @@ function request(serviceAccount: string, parameters: Record<string, string | und
 }
 
 async function mountError(p: ProviderProcess, req: MountRequestInput): Promise<ServiceError> {
-  try {
-    await p.client.mount(req);
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(p.client.mount(req));
 }
 
 beforeAll(async () => {

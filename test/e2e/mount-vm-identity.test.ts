@@ -7,6 +7,7 @@ import { statSync } from 'node:fs';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
 import type { MountRequestInput } from '../support/driver-client';
+import { objects, rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -26,9 +27,6 @@ let oldSaltVersion: string;
 let dbPasswordVersion: string;
 let apiKeyVersion: string;
 
-function objects(entries: string[]): string {
-  return `array:\n${entries.map((e) => `  - |\n${e.split('\n').map((l) => `    ${l}`).join('\n')}`).join('\n')}\n`;
-}
 
 const THREE_SECRETS = () =>
   objects([
@@ -58,12 +56,7 @@ function request(parameters: Record<string, string | undefined>): MountRequestIn
 }
 
 async function mountError(req: MountRequestInput): Promise<ServiceError> {
-  try {
-    await provider.client.mount(req);
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(provider.client.mount(req));
 }
 
 beforeAll(async () => {

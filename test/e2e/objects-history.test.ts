@@ -9,6 +9,7 @@ import { createSecureContext } from 'node:tls';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import type { MountRequestInput, MountResult } from '../support/driver-client';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { objects, rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -29,9 +30,6 @@ const keyPems: string[] = [];
 const certVersions: string[] = [];
 const certSubjects: string[] = [];
 
-function objects(entries: string[]): string {
-  return `array:\n${entries.map((e) => `  - |\n${e.split('\n').map((l) => `    ${l}`).join('\n')}`).join('\n')}\n`;
-}
 
 function request(entries: string[]): MountRequestInput {
   return {
@@ -55,12 +53,7 @@ const mount = (p: ProviderProcess, entries: string[], deadlineMs?: number): Prom
   p.client.mount(request(entries), deadlineMs ? { deadlineMs } : {});
 
 async function mountError(p: ProviderProcess, entries: string[], deadlineMs?: number): Promise<ServiceError> {
-  try {
-    await mount(p, entries, deadlineMs);
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(mount(p, entries, deadlineMs));
 }
 
 const contents = (r: MountResult) => r.files.map((f) => [f.path, f.contents.toString()]);

@@ -14,6 +14,7 @@ import { createSecureContext } from 'node:tls';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import type { MountRequestInput, MountResult } from '../support/driver-client';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { objects, rejectionOf } from '../support/spc';
 
 registerProviderCleanup();
 
@@ -65,9 +66,6 @@ const PFX_FILES = BACKED.filter((b) => !b.name.startsWith('kv-')).map((b) => b.n
 
 // ---- helpers ---------------------------------------------------------------------------------------------------
 
-function objects(entries: string[]): string {
-  return `array:\n${entries.map((e) => `  - |\n${e.split('\n').map((l) => `    ${l}`).join('\n')}`).join('\n')}\n`;
-}
 
 function request(entries: string[]): MountRequestInput {
   return {
@@ -100,12 +98,7 @@ async function mount(p: ProviderProcess, entries: string[]): Promise<MountResult
 }
 
 async function mountError(p: ProviderProcess, entries: string[]): Promise<ServiceError> {
-  try {
-    await p.client.mount(request(entries));
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the mount to fail');
+  return rejectionOf(p.client.mount(request(entries)));
 }
 
 /** Runs the openssl CLI on `contents` written to a file; returns its stdout (throws with stderr on failure). */
