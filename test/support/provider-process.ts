@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDriverClient, repoRoot, type DriverClient } from './driver-client';
@@ -63,9 +63,10 @@ export async function startProvider(options: StartProviderOptions = {}): Promise
     const eq = args.find((a) => a.startsWith(`--${name}=`) || a.startsWith(`-${name}=`));
     return eq ? Number(eq.split('=')[1]) : undefined;
   };
-  // Fixed default ports would collide between parallel test files.
-  const healthzPort = hasFlag('healthz-port') ? flagValue('healthz-port') : await freePort();
-  const prometheusPort = hasFlag('prometheus-port') ? flagValue('prometheus-port') : await freePort();
+  // Fixed default ports would collide between parallel test files; both are reserved together so they differ.
+  const [freeHealthz, freePrometheus] = await freePorts(2);
+  const healthzPort = hasFlag('healthz-port') ? flagValue('healthz-port') : freeHealthz;
+  const prometheusPort = hasFlag('prometheus-port') ? flagValue('prometheus-port') : freePrometheus;
   if (!hasFlag('healthz-port')) args.push('--healthz-port', String(healthzPort));
   if (!hasFlag('prometheus-port')) args.push('--prometheus-port', String(prometheusPort));
 
@@ -198,13 +199,22 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** A port that was free a moment ago (bind 0, read, release). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** `count` distinct free ports: every probe server stays open until all are known (one at a time could repeat a port). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers: Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve());
+      });
+      ports.push((server.address() as AddressInfo).port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
 }
