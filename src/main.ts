@@ -5,6 +5,7 @@ import { parseCommandLine, parseEndpoint, type ProviderConfig } from './cli/flag
 import { providerVersion, versionJson } from './cli/version';
 import { CredentialCache } from './identity/credentials';
 import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
+import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
 import { AzureVaultAccess } from './keyvault/vault-access';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
@@ -14,9 +15,6 @@ import { startHealthz } from './server/healthz';
 import type { RunningHttpEndpoint } from './server/http-endpoint';
 import { startMetricsServer } from './server/metrics-http';
 import { createSocketProbe } from './server/socket-probe';
-
-/** Objects fetched at once within one mount (issue #5 makes this a flag with a per-vault bound). */
-const MAX_PARALLEL_FETCHES = 8;
 
 export function main(argv: string[]): void {
   const parsed = parseCommandLine(argv);
@@ -47,6 +45,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
   const credentials = new CredentialCache({
     userAgentPrefix,
     metrics,
+    maxEntries: config.credentialCacheSize,
     tokenProxy: {
       url: config.tokenProxyUrl,
       sniName: config.sniName,
@@ -59,15 +58,20 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       federatedTokenFile: Boolean(process.env['AZURE_FEDERATED_TOKEN_FILE']),
     },
   });
-  // AzureVaultAccess passes its options on to every KeyVaultReader: the readers time each Key Vault request.
-  const vaults = new AzureVaultAccess(credentials, { userAgentPrefix, metrics });
+  const connections = new KeyVaultConnections(proxySettingsFrom(process.env), { maxSocketsPerHost: config.maxRequestsPerVault });
+  const vaults = new AzureVaultAccess(credentials, {
+    userAgentPrefix,
+    metrics,
+    connections,
+    maxRequestsPerVault: config.maxRequestsPerVault,
+  });
   const mounts = new MountService(
     vaults,
     {
       defaultCloudName: defaultCloud,
       constructPemChain: config.constructPemChain,
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
-      maxParallelFetches: MAX_PARALLEL_FETCHES,
+      maxParallelFetches: config.maxFetchesPerMount,
     },
     logger,
   );
@@ -79,6 +83,9 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       constructPemChain: config.constructPemChain,
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
       cloudName: defaultCloud,
+      maxFetchesPerMount: config.maxFetchesPerMount,
+      maxRequestsPerVault: config.maxRequestsPerVault,
+      credentialCacheSize: config.credentialCacheSize,
     },
     'starting Azure Key Vault provider',
   );

@@ -24,6 +24,12 @@ export interface ProviderConfig {
   sniName: string;
   /** How long SIGTERM waits for in-flight mounts before cancelling them. */
   drainTimeoutMs: number;
+  /** Objects (and versions of one object) fetched at once within one mount. 1 fetches one at a time. */
+  maxFetchesPerMount: number;
+  /** Key Vault requests in flight at once to one vault, across every mount and identity on this node. */
+  maxRequestsPerVault: number;
+  /** Identities whose credentials (and tokens, vault clients) are kept between mounts; 0 builds them anew per mount. */
+  credentialCacheSize: number;
 }
 
 export type ParsedCommandLine =
@@ -52,6 +58,13 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   tokenProxyUrl: '',
   sniName: '',
   drainTimeoutMs: 25000,
+  // 32 per mount: almost every SecretProviderClass is fetched in one round trip to the vault, and a 50-object one in
+  // two. What protects the vault is the per-vault bound below, not this one.
+  maxFetchesPerMount: 32,
+  // 64 per vault: enough for four large mounts at once; beyond it requests queue here instead of piling onto a vault
+  // whose limits (a few thousand requests per 10 s) are shared by every node of the cluster.
+  maxRequestsPerVault: 64,
+  credentialCacheSize: 1000,
 }) as ProviderConfig;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -73,6 +86,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'token-proxy-url': { type: 'string', apply: (c, v) => (c.tokenProxyUrl = v) },
   'sni-name': { type: 'string', apply: (c, v) => (c.sniName = v) },
   'drain-timeout': { type: 'duration', apply: (c, v) => (c.drainTimeoutMs = parseDuration(v)) },
+  'max-fetches-per-mount': { type: 'int', apply: (c, v) => (c.maxFetchesPerMount = parsePositiveInt(v)) },
+  'max-requests-per-vault': { type: 'int', apply: (c, v) => (c.maxRequestsPerVault = parsePositiveInt(v)) },
+  'credential-cache-size': { type: 'int', apply: (c, v) => (c.credentialCacheSize = parseNonNegativeInt(v)) },
 };
 
 /** Flags the reference accepts that we take and ignore (klog's, and its pprof switch), so old manifests still start. */
@@ -168,6 +184,12 @@ export function parseBool(value: string): boolean {
 function parseNonNegativeInt(value: string): number {
   if (!/^\d+$/.test(value)) throw new Error('expected a whole number');
   return Number(value);
+}
+
+function parsePositiveInt(value: string): number {
+  const n = parseNonNegativeInt(value);
+  if (n < 1) throw new Error('expected a whole number of at least 1');
+  return n;
 }
 
 function parsePort(value: string): number {

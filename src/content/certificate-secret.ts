@@ -23,7 +23,7 @@ import { ContentError } from '../errors';
 import { orderCertificateChain } from './chain';
 import { decodeStrictBase64, type SecretEncoding } from './encoding';
 import { joinPemBlocks, type PemBlock, splitPemBlocks } from './pem';
-import { decodePkcs12 } from './pkcs12';
+import type * as Pkcs12 from './pkcs12';
 
 export const CONTENT_TYPE_PEM = 'application/x-pem-file';
 export const CONTENT_TYPE_PKCS12 = 'application/x-pkcs12';
@@ -128,7 +128,7 @@ function storedPfx(value: string, encoding: SecretEncoding): CertificateSecretCo
 function pemFromPfx(value: string, opts: CertificateSecretOptions): CertificateSecretContent {
   requireTextEncoding(opts.encoding);
   // Key Vault's PFX secrets have no password.
-  const { privateKeys, certificates: stored } = decodePkcs12(decodePfxBase64(value), '');
+  const { privateKeys, certificates: stored } = loadPkcs12().decodePkcs12(decodePfxBase64(value), '');
   const warnings: string[] = [];
 
   let certificates = stored;
@@ -182,4 +182,15 @@ function missingParts(certificates: number, keys: number): string[] {
 /** Content types are not secret; quote (bounded) so an odd value is visible in the message. */
 function quote(value: string): string {
   return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+}
+
+let pkcs12: typeof Pkcs12 | undefined;
+
+/**
+ * The PKCS#12 reader, loaded on first use: it brings node-forge (a few MiB resident), and many nodes never mount a
+ * PFX-backed certificate. Loading is synchronous and happens once per process.
+ */
+function loadPkcs12(): typeof Pkcs12 {
+  pkcs12 ??= require('./pkcs12') as typeof Pkcs12;
+  return pkcs12;
 }

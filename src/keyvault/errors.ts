@@ -3,6 +3,7 @@ import { ProviderError, type StatusName } from '../errors';
 import { joinReasonAndFix, TokenRequestError } from '../identity/token-errors';
 import { scrub } from '../observability/scrub';
 import { isNetworkErrorCode } from '../util/network-errors';
+import { AttemptTimeoutError } from './retry';
 
 /** What was being read when an error happened: the words every Key Vault error message carries. */
 export interface ReadContext {
@@ -40,6 +41,13 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
     return make(err.status, `could not get a token for ${err.identity} to read ${what} from ${vault}: ${joinReasonAndFix(err.reason, err.fix)}`);
   }
   if (err instanceof ProviderError) return err;
+  if (err instanceof AttemptTimeoutError) {
+    return make(
+      'Unavailable',
+      `${vault} at ${ctx.vaultUrl} did not answer the request for ${what} within ${err.timeoutMs / 1000}s: check network ` +
+        "policies, the vault's firewall and any HTTPS_PROXY",
+    );
+  }
 
   const name = (err as { name?: unknown } | null)?.name;
   if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
@@ -89,7 +97,14 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
       );
     }
     if (status === 401) return make('Unauthenticated', `${vault} rejected the token of ${ctx.identity} for ${what} ${cause}`);
-    if (status === 429) return make('ResourceExhausted', `${vault} throttled the request for ${what} ${cause}; the mount will be retried`);
+    if (status === 429) {
+      return make(
+        'ResourceExhausted',
+        `${vault} throttled the requests for ${what} ${cause}: the vault's request limits (per vault, shared by every ` +
+          'client) are exhausted; the driver retries the mount, and fewer pods rotating at once, a longer rotation ' +
+          'interval or spreading objects over more vaults lowers the load',
+      );
+    }
     if (status === 400) return make('InvalidArgument', `${vault} rejected the request for ${what} ${cause}`);
     if (status >= 500) return make('Unavailable', `${vault} failed to serve ${what} ${cause}`);
     return make('Internal', `${vault} answered the request for ${what} with an unexpected status ${cause}`);

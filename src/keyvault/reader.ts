@@ -1,5 +1,6 @@
-import { CertificateClient } from '@azure/keyvault-certificates';
-import { KeyClient } from '@azure/keyvault-keys';
+import type { Agent } from 'node:http';
+import type { CertificateClient } from '@azure/keyvault-certificates';
+import type { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -9,22 +10,37 @@ import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, Vaul
 import type { ObjectType } from '../mount/types';
 import { toProviderError, type ReadContext } from './errors';
 import { keyVaultMetricsPolicy } from './metrics-policy';
+import { DEFAULT_RETRY_POLICY, runWithRetries, type RetryPolicy, type RetryProgress } from './retry';
+import { SharedReads } from './shared-reads';
+import type { VaultGate } from './vault-gate';
 import { abortError, untilAborted } from '../util/abort';
 
 export interface ReaderOptions {
   userAgentPrefix: string;
+  /** The process's keep-alive connections for this vault (shared by every reader of it). */
+  agent: Agent;
+  /** Admission to this vault, shared by every reader of it (all identities). */
+  gate: VaultGate;
+  retry?: Readonly<RetryPolicy>;
   /** Receives the duration and outcome of every HTTP request to Key Vault; none recorded when absent. */
   metrics?: ProviderMetrics;
 }
 
+type ReadKind = ReadContext['objectType'];
+
 /**
- * Reads one vault as one identity through the SDK clients. Instances live in a process-wide cache: each SDK client
- * remembers the vault's authentication challenge and its HTTPS connections, so only the first mount pays for them.
+ * Reads one vault as one identity. Instances live in a process-wide cache (per vault and identity), so what they hold
+ * serves every mount of that identity: the SDK clients (each remembers the vault's authentication challenge), and the
+ * reads in flight, which concurrent mounts share. Every read goes through the vault's gate and is retried as
+ * retry.ts describes; connections come from the process's keep-alive pool.
  */
 export class KeyVaultReader implements VaultReader {
   private secrets?: SecretClient;
   private keys?: KeyClient;
   private certificates?: CertificateClient;
+  private readonly shared = new SharedReads();
+  /** Per SDK client: settles once its first request has been answered (and the vault's challenge is known). */
+  private readonly challengeKnown = new Map<ReadKind, Promise<void>>();
 
   constructor(
     readonly vaultName: string,
@@ -35,57 +51,54 @@ export class KeyVaultReader implements VaultReader {
   ) {}
 
   async getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret> {
-    this.secrets ??= new SecretClient(this.vaultUrl, this.credential, this.clientOptions());
-    const secret = await this.call('secret', name, version, () =>
-      this.secrets!.getSecret(name, { version: version || undefined, abortSignal: signal }),
-    );
-    return {
-      // A secret without a value cannot be written; Key Vault always returns one for an enabled secret.
-      value: secret.value ?? '',
-      version: secret.properties.version ?? version,
-      contentType: secret.properties.contentType,
-      certificateKeyId: secret.properties.certificateKeyId,
-    };
+    const client = this.secretClient();
+    return this.read('secret', name, version, signal, async (abortSignal) => {
+      const secret = await client.getSecret(name, { version: version || undefined, abortSignal });
+      return {
+        // A secret without a value cannot be written; Key Vault always returns one for an enabled secret.
+        value: secret.value ?? '',
+        version: secret.properties.version ?? version,
+        contentType: secret.properties.contentType,
+        certificateKeyId: secret.properties.certificateKeyId,
+      };
+    });
   }
 
   async getKey(name: string, version: string, signal: AbortSignal): Promise<FetchedKey> {
-    this.keys ??= new KeyClient(this.vaultUrl, this.credential, this.clientOptions());
-    const key = await this.call('key', name, version, () =>
-      this.keys!.getKey(name, { version: version || undefined, abortSignal: signal }),
-    );
-    if (!key.key) throw this.missing('key', name, 'has no key material');
-    const { kty, crv, n, e, x, y } = key.key;
-    return { jwk: { kty, crv, n, e, x, y }, version: key.properties.version ?? version };
+    const client = await this.keyClient();
+    return this.read('key', name, version, signal, async (abortSignal) => {
+      const key = await client.getKey(name, { version: version || undefined, abortSignal });
+      if (!key.key) throw this.missing('key', name, 'has no key material');
+      const { kty, crv, n, e, x, y } = key.key;
+      return { jwk: { kty, crv, n, e, x, y }, version: key.properties.version ?? version };
+    });
   }
 
   async getCertificate(name: string, version: string, signal: AbortSignal): Promise<FetchedCertificate> {
-    this.certificates ??= new CertificateClient(this.vaultUrl, this.credential, this.clientOptions());
-    const certificate = await this.call('certificate', name, version, () =>
-      version
-        ? this.certificates!.getCertificateVersion(name, version, { abortSignal: signal })
-        : this.certificates!.getCertificate(name, { abortSignal: signal }),
-    );
-    if (!certificate.cer) throw this.missing('certificate', name, 'has no certificate (cer) content yet');
-    return { cer: certificate.cer, version: certificate.properties.version ?? version };
+    const client = await this.certificateClient();
+    return this.read('certificate', name, version, signal, async (abortSignal) => {
+      const certificate = version
+        ? await client.getCertificateVersion(name, version, { abortSignal })
+        : await client.getCertificate(name, { abortSignal });
+      if (!certificate.cer) throw this.missing('certificate', name, 'has no certificate (cer) content yet');
+      return { cer: certificate.cer, version: certificate.properties.version ?? version };
+    });
   }
 
   async listVersions(type: ObjectType, name: string, signal: AbortSignal): Promise<ListedVersion[]> {
     const kind = READ_KIND[type];
-    const options = { abortSignal: signal };
+    const pages = async (options: { abortSignal: AbortSignal }): Promise<AsyncIterableIterator<Array<ListedProperties>>> => {
+      switch (type) {
+        case 'secret':
+          return this.secretClient().listPropertiesOfSecretVersions(name, options).byPage();
+        case 'key':
+          return (await this.keyClient()).listPropertiesOfKeyVersions(name, options).byPage();
+        case 'cert':
+          return (await this.certificateClient()).listPropertiesOfCertificateVersions(name, options).byPage();
+      }
+    };
     try {
-      return await this.call(kind, name, '', () => {
-        switch (type) {
-          case 'secret':
-            this.secrets ??= new SecretClient(this.vaultUrl, this.credential, this.clientOptions());
-            return collectPages(this.secrets.listPropertiesOfSecretVersions(name, options).byPage(), signal, listed);
-          case 'key':
-            this.keys ??= new KeyClient(this.vaultUrl, this.credential, this.clientOptions());
-            return collectPages(this.keys.listPropertiesOfKeyVersions(name, options).byPage(), signal, listed);
-          case 'cert':
-            this.certificates ??= new CertificateClient(this.vaultUrl, this.credential, this.clientOptions());
-            return collectPages(this.certificates.listPropertiesOfCertificateVersions(name, options).byPage(), signal, listed);
-        }
-      });
+      return await this.read(kind, name, '', signal, async (abortSignal) => collectPages(await pages({ abortSignal }), abortSignal, listed), 'versions');
     } catch (err) {
       // Reading one version needs "get"; listing needs "list" too, which access policies grant separately.
       if (err instanceof ProviderError && err.status === 'PermissionDenied') {
@@ -100,30 +113,127 @@ export class KeyVaultReader implements VaultReader {
     }
   }
 
+  /**
+   * One read, shared with the mounts already waiting for the same one (key: operation, object, version; names are
+   * case-insensitive in Key Vault), retried through the vault's gate, failing as a ProviderError that names it.
+   */
+  private read<T>(
+    kind: ReadKind,
+    name: string,
+    version: string,
+    signal: AbortSignal,
+    attempt: (signal: AbortSignal) => Promise<T>,
+    operation: 'get' | 'versions' = 'get',
+  ): Promise<T> {
+    const key = `${operation}/${kind}/${name.toLowerCase()}/${version.toLowerCase()}`;
+    const ctx: ReadContext = {
+      vaultName: this.vaultName,
+      vaultUrl: this.vaultUrl,
+      objectType: kind,
+      objectName: name,
+      version,
+      identity: this.identityDescription,
+    };
+    const progress: RetryProgress = { attempts: 0, queued: false, lastFailure: undefined };
+    return this.shared.read(
+      key,
+      signal,
+      () => ({
+        run: async (sharedSignal) => {
+          let openChallenge: (() => void) | undefined;
+          try {
+            openChallenge = await this.challengeTurn(kind, sharedSignal);
+            const open = openChallenge;
+            // The first read of a new client lets the others go once its first attempt is answered, not after retries.
+            const send = open ? (s: AbortSignal) => attempt(s).finally(open) : attempt;
+            const policy = this.options.retry ?? DEFAULT_RETRY_POLICY;
+            return await runWithRetries(send, { signal: sharedSignal, gate: this.options.gate, policy, progress });
+          } catch (err) {
+            if (sharedSignal.aborted) throw abortError(sharedSignal);
+            const error = toProviderError(err, ctx);
+            if (progress.attempts <= 1) throw error;
+            throw new ProviderError(error.status, `${error.message} (gave up after ${progress.attempts} attempts)`, { cause: err });
+          } finally {
+            openChallenge?.();
+          }
+        },
+        // A mount whose deadline passes says what it was waiting on: what the vault kept answering while retrying,
+        // the node's own bound if the read never got on the wire, or else the vault's answer.
+        whyWaiting: () => {
+          if (progress.lastFailure) {
+            const last = toProviderError(progress.lastFailure.error, ctx).message;
+            return new ProviderError('Cancelled', `still retrying after ${progress.attempts} attempts: ${last}`);
+          }
+          if (progress.queued) {
+            const { limit } = this.options.gate;
+            return new ProviderError(
+              'Cancelled',
+              `${ctx.objectType} "${name}" was still waiting for one of the ${limit} request slots of Key Vault ` +
+                `"${this.vaultName}" on this node (--max-requests-per-vault), all in use by other mounts`,
+            );
+          }
+          const what = `${ctx.objectType} "${name}"${version ? ` version ${version}` : ''}`;
+          return new ProviderError('Cancelled', `reading ${what} from Key Vault "${this.vaultName}" had no answer yet`);
+        },
+      }),
+      (hit) => this.options.metrics?.countCacheLookup('inflight_request', hit),
+    );
+  }
+
+  /**
+   * A new SDK client does not know the vault's authentication challenge yet: its first request is answered 401, then
+   * sent again with a token. If fifty reads started together on a new client, each would pay that 401. So the first
+   * read of each client goes alone: it gets a function to call once answered; later reads wait until it is called.
+   */
+  private async challengeTurn(kind: ReadKind, signal: AbortSignal): Promise<(() => void) | undefined> {
+    const known = this.challengeKnown.get(kind);
+    if (known) {
+      await untilAborted(known, signal);
+      return undefined;
+    }
+    let open!: () => void;
+    this.challengeKnown.set(kind, new Promise<void>((resolve) => (open = resolve)));
+    return open;
+  }
+
+  private secretClient(): SecretClient {
+    this.secrets ??= new SecretClient(this.vaultUrl, this.credential, this.clientOptions());
+    return this.secrets;
+  }
+
+  // The key and certificate SDKs are loaded on first use (each adds several MiB resident): most SecretProviderClasses
+  // read only secrets, and a node that never mounts a key or certificate never loads them.
+  private async keyClient(): Promise<KeyClient> {
+    if (!this.keys) {
+      const { KeyClient: Client } = await import('@azure/keyvault-keys');
+      this.keys ??= new Client(this.vaultUrl, this.credential, this.clientOptions());
+    }
+    return this.keys;
+  }
+
+  private async certificateClient(): Promise<CertificateClient> {
+    if (!this.certificates) {
+      const { CertificateClient: Client } = await import('@azure/keyvault-certificates');
+      this.certificates ??= new Client(this.vaultUrl, this.credential, this.clientOptions());
+    }
+    return this.certificates;
+  }
+
   private clientOptions(): {
     userAgentOptions: { userAgentPrefix: string };
     additionalPolicies: Array<{ policy: PipelinePolicy; position: 'perRetry' }>;
+    agent: Agent;
+    retryOptions: { maxRetries: number };
   } {
     const metrics = this.options.metrics;
     return {
       userAgentOptions: { userAgentPrefix: this.options.userAgentPrefix },
       additionalPolicies: metrics ? [{ policy: keyVaultMetricsPolicy(metrics), position: 'perRetry' }] : [],
+      // Our keep-alive pool; the SDK's proxy policy leaves requests that already have an agent alone.
+      agent: this.options.agent,
+      // retry.ts retries instead (deadline-bound, Retry-After honoured, one vault-wide pause on throttling).
+      retryOptions: { maxRetries: 0 },
     };
-  }
-
-  private async call<T>(type: ReadContext['objectType'], name: string, version: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (err) {
-      throw toProviderError(err, {
-        vaultName: this.vaultName,
-        vaultUrl: this.vaultUrl,
-        objectType: type,
-        objectName: name,
-        version,
-        identity: this.identityDescription,
-      });
-    }
   }
 
   private missing(type: string, name: string, what: string): ProviderError {
@@ -135,7 +245,13 @@ export class KeyVaultReader implements VaultReader {
 const READ_KIND: Record<ObjectType, ReadContext['objectType']> = { secret: 'secret', key: 'key', cert: 'certificate' };
 
 /** The fields of a listed version's properties that choosing a version needs (the SDKs' property types share them). */
-function listed(properties: { version?: string; enabled?: boolean; createdOn?: Date }): ListedVersion {
+interface ListedProperties {
+  version?: string;
+  enabled?: boolean;
+  createdOn?: Date;
+}
+
+function listed(properties: ListedProperties): ListedVersion {
   return { version: properties.version ?? '', enabled: properties.enabled !== false, createdOn: properties.createdOn };
 }
 

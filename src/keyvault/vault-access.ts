@@ -7,14 +7,22 @@ import type { MountSpec } from '../mount/types';
 import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
 import { AZURE_STACK_CLOUD, knownCloud, parseCloudEnvironment, vaultUrl, type Cloud } from './clouds';
+import type { KeyVaultConnections } from './connections';
 import { KeyVaultReader } from './reader';
+import type { RetryPolicy } from './retry';
+import { VaultGate } from './vault-gate';
 
 export interface VaultAccessOptions {
   userAgentPrefix: string;
   /** Distinct (vault, identity) pairs kept warm; beyond this the least recently used is dropped. */
   maxReaders?: number;
-  /** Reader cache lookups are recorded here (the readers get the same options object). */
+  /** Reader cache lookups are recorded here, and the readers record every Key Vault request. */
   metrics?: ProviderMetrics;
+  /** The process's keep-alive connections to Key Vault. */
+  connections: KeyVaultConnections;
+  /** Requests in flight at once per vault, across all mounts and identities. */
+  maxRequestsPerVault: number;
+  retry?: Readonly<RetryPolicy>;
 }
 
 /** A cloud environment file larger than this is not one (they are a few hundred bytes). */
@@ -23,12 +31,18 @@ const MAX_CLOUD_FILE_BYTES = 64 * 1024;
 /** Resolves a mount to a reader for its (vault, identity), reusing readers across mounts. */
 export class AzureVaultAccess implements VaultAccess {
   private readonly readers: BoundedCache<string, { reader: VaultReader; credential: TokenCredential }>;
+  /**
+   * One gate per vault URL, whatever the identity. Bounded like the readers; a gate dropped while in use only lets a
+   * new one admit its own share for a while, and a node rarely reads from more than a handful of vaults.
+   */
+  private readonly gates: BoundedCache<string, VaultGate>;
 
   constructor(
     private readonly credentials: CredentialCache,
     private readonly options: VaultAccessOptions,
   ) {
     this.readers = new BoundedCache(options.maxReaders ?? 500);
+    this.gates = new BoundedCache(options.maxReaders ?? 500);
   }
 
   async open(spec: MountSpec): Promise<VaultReader> {
@@ -42,7 +56,14 @@ export class AzureVaultAccess implements VaultAccess {
     const hit = existing !== undefined && existing.credential === resolved.credential;
     this.options.metrics?.countCacheLookup('vault_client', hit);
     if (hit) return existing.reader;
-    const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, this.options);
+    const { userAgentPrefix, metrics, retry, connections, maxRequestsPerVault } = this.options;
+    const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
+      userAgentPrefix,
+      agent: connections.agentFor(url),
+      gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
+      ...(metrics ? { metrics } : {}),
+      ...(retry ? { retry } : {}),
+    });
     this.readers.set(key, { reader, credential: resolved.credential });
     return reader;
   }

@@ -16,3 +16,11 @@ const NETWORK_CODES = new Set([
 export function isNetworkErrorCode(code: string | undefined): boolean {
   return code !== undefined && NETWORK_CODES.has(code);
 }
+
+/**
+ * Network failures worth another attempt: everything above except a name that does not resolve (ENOTFOUND is
+ * DNS's definite "no such host", usually a mistyped vault name; EAI_AGAIN is its transient "try again").
+ */
+export function isTransientNetworkErrorCode(code: string | undefined): boolean {
+  return isNetworkErrorCode(code) && code !== 'ENOTFOUND';
+}

@@ -253,6 +253,7 @@ describe('the chart with every value changed', () => {
           volumes: [azureStackVolume],
           volumeMounts: [azureStackMount],
         },
+        load: { maxFetchesPerMount: 8, maxRequestsPerVault: 32, credentialCacheSize: 0 },
         rbac: { install: false },
         'secrets-store-csi-driver': { syncSecret: { enabled: true }, enableSecretRotation: true, rotationPollInterval: '1m' },
       },
@@ -278,6 +279,9 @@ describe('the chart with every value changed', () => {
       '--metrics-backend=Prometheus',
       '--prometheus-port=9102',
       '--custom-user-agent=contoso-aks/1.0',
+      '--max-fetches-per-mount=8',
+      '--max-requests-per-vault=32',
+      '--credential-cache-size=0',
     ]);
     expect(parseCommandLine(c.args)).toMatchObject({
       kind: 'run',
@@ -289,6 +293,9 @@ describe('the chart with every value changed', () => {
         healthz: { port: 9990, path: '/livez', timeoutMs: 3000 },
         prometheusPort: 9102,
         customUserAgent: 'contoso-aks/1.0',
+        maxFetchesPerMount: 8,
+        maxRequestsPerVault: 32,
+        credentialCacheSize: 0,
       },
     });
     expect(c.livenessProbe.httpGet).toEqual({ path: '/livez', port: 9990 });

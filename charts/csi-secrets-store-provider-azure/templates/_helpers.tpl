@@ -74,4 +74,15 @@ Every setting is passed explicitly, so turning a default-on setting off (constru
 {{- if .os.customUserAgent }}
 - {{ printf "--custom-user-agent=%s" .os.customUserAgent | quote }}
 {{- end }}
+{{- with .root.Values.load }}
+{{- if .maxFetchesPerMount }}
+- {{ printf "--max-fetches-per-mount=%d" (.maxFetchesPerMount | int) | quote }}
+{{- end }}
+{{- if .maxRequestsPerVault }}
+- {{ printf "--max-requests-per-vault=%d" (.maxRequestsPerVault | int) | quote }}
+{{- end }}
+{{- if not (kindIs "invalid" .credentialCacheSize) }}
+- {{ printf "--credential-cache-size=%d" (.credentialCacheSize | int) | quote }}
+{{- end }}
+{{- end }}
 {{- end -}}

@@ -43,6 +43,12 @@ describe('parseCommandLine', () => {
     expect(run(['--logtostderr=true', '-v=1']).ignoredFlags).toEqual(['logtostderr']);
   });
 
+  it('takes the load flags, and 0 for the credential cache (build every credential per mount, like the reference)', () => {
+    const { config } = run(['--max-fetches-per-mount=1', '--max-requests-per-vault', '8', '--credential-cache-size=0']);
+    expect(config).toMatchObject({ maxFetchesPerMount: 1, maxRequestsPerVault: 8, credentialCacheSize: 0 });
+    expect(DEFAULT_CONFIG).toMatchObject({ maxFetchesPerMount: 32, maxRequestsPerVault: 64, credentialCacheSize: 1000 });
+  });
+
   it('prints the version', () => {
     expect(parseCommandLine(['--version'])).toEqual({ kind: 'version' });
   });
@@ -54,6 +60,8 @@ describe('parseCommandLine', () => {
     [['--prometheus-port=70000'], 'flag --prometheus-port'],
     [['--endpoint'], 'needs a value'],
     [['stray'], 'unexpected argument "stray"'],
+    [['--max-fetches-per-mount=0'], 'invalid value "0" for flag --max-fetches-per-mount: expected a whole number of at least 1'],
+    [['--max-requests-per-vault=-2'], 'flag --max-requests-per-vault'],
   ])('rejects %p', (argv, message) => {
     const parsed = parseCommandLine(argv);
     expect(parsed.kind).toBe('error');

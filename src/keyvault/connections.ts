@@ -1,0 +1,107 @@
+/**
+ * HTTPS connections to Key Vault, kept alive and shared by every reader (all mounts, all identities) of the process.
+ *
+ * Why not the SDK's own: each SDK client keeps its own connection pool, and behind HTTPS_PROXY it uses a proxy agent
+ * without keep-alive, so every request opened a new CONNECT tunnel and a new TLS session (AKS clusters with an egress
+ * proxy paid that on every read). Here one keep-alive agent per route is shared: direct, or one per proxy.
+ *
+ * Which requests go through the proxy follows the same rules as the Azure SDK's proxy policy (HTTPS_PROXY, else
+ * ALL_PROXY, else HTTP_PROXY, upper case before lower; NO_PROXY entries match a host exactly, or with a leading dot
+ * the domain and its subdomains), so Entra ID token requests (made by @azure/identity through the SDK's policy) and
+ * Key Vault requests take the same route.
+ */
+import type { Agent } from 'node:http';
+import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
+import { HttpsProxyAgent } from 'https-proxy-agent';
+
+export interface ProxySettings {
+  /** The proxy for https:// requests; undefined for none. */
+  proxyUrl: string | undefined;
+  /** NO_PROXY entries, trimmed, without empties. */
+  noProxy: string[];
+}
+
+/** Reads the proxy variables the way the Azure SDK does (main.ts passes process.env). */
+export function proxySettingsFrom(env: Readonly<Record<string, string | undefined>>): ProxySettings {
+  const value = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
+  const proxyUrl = value('HTTPS_PROXY') ?? value('ALL_PROXY') ?? value('HTTP_PROXY');
+  const noProxy = (value('NO_PROXY') ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  return { proxyUrl, noProxy };
+}
+
+/** Whether NO_PROXY exempts `host` (the Azure SDK's matching: exact host, or ".domain" for it and its subdomains). */
+export function bypassesProxy(host: string, noProxy: readonly string[]): boolean {
+  const name = host.toLowerCase();
+  return noProxy.some((entry) => {
+    const pattern = entry.toLowerCase();
+    return pattern.startsWith('.') ? name.endsWith(pattern) || name === pattern.slice(1) : name === pattern;
+  });
+}
+
+export interface ConnectionOptions {
+  /** Connections per vault host; the vault gate keeps requests at or below this, so none waits for a socket. */
+  maxSocketsPerHost: number;
+}
+
+export class KeyVaultConnections {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(
+    private readonly proxy: ProxySettings,
+    private readonly options: ConnectionOptions,
+  ) {
+    if (proxy.proxyUrl !== undefined) {
+      try {
+        new URL(proxy.proxyUrl);
+      } catch {
+        // Named without its value: a proxy URL can carry credentials.
+        throw new Error('HTTPS_PROXY (or ALL_PROXY/HTTP_PROXY) is not a valid URL');
+      }
+    }
+  }
+
+  /** The shared agent for requests to this vault URL. */
+  agentFor(vaultUrl: string): Agent {
+    const { hostname } = new URL(vaultUrl);
+    const proxyUrl = this.proxy.proxyUrl !== undefined && !bypassesProxy(hostname, this.proxy.noProxy) ? this.proxy.proxyUrl : undefined;
+    const route = proxyUrl ?? 'direct';
+    let agent = this.agents.get(route);
+    if (!agent) {
+      const options: AgentOptions = {
+        keepAlive: true,
+        maxSockets: this.options.maxSocketsPerHost,
+        maxFreeSockets: this.options.maxSocketsPerHost,
+        // Reuse the most recently used connection first, so idle ones age out and the pool shrinks after a burst.
+        scheduling: 'lifo',
+        // Close a connection idle for this long: before the 4-minute idle timeout of Azure's load balancers and NAT
+        // gateways drops it silently, which would leave the next request waiting on a dead socket.
+        timeout: 3 * 60_000,
+      };
+      agent = proxyUrl ? new HttpsTunnelAgent(proxyUrl, options) : new HttpsAgent(options);
+      this.agents.set(route, agent);
+    }
+    return agent;
+  }
+
+  /** Closes every pooled connection (shutdown). */
+  destroy(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
+
+/**
+ * https-proxy-agent with its pool keyed consistently. The agent keys its keep-alive pool by whether the target is
+ * https, which it reads from `options.protocol` or, when that is absent, guesses from the current call stack. The
+ * Azure SDK's HTTP client passes no protocol, so the guess differed between taking a connection (called from
+ * https.request) and returning it (called from a socket event): the pool never found a returned tunnel again and every
+ * request opened a new CONNECT tunnel and TLS session. Everything sent through this agent is https.
+ */
+class HttpsTunnelAgent extends HttpsProxyAgent<string> {
+  override isSecureEndpoint(): boolean {
+    return true;
+  }
+}
