@@ -41,6 +41,19 @@ export function bypassesProxy(host: string, noProxy: readonly string[]): boolean
   });
 }
 
+/**
+ * Whether a proxy variable is a URL the tunnel agent can use. "proxy.corp:3128" (which curl accepts) parses as a URL
+ * with the scheme "proxy.corp:" and no host, and would send every tunnel to localhost:80.
+ */
+function isProxyUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
 export interface ConnectionOptions {
   /** Connections per vault host; the vault gate keeps requests at or below this, so none waits for a socket. */
   maxSocketsPerHost: number;
@@ -53,13 +66,9 @@ export class KeyVaultConnections {
     private readonly proxy: ProxySettings,
     private readonly options: ConnectionOptions,
   ) {
-    if (proxy.proxyUrl !== undefined) {
-      try {
-        new URL(proxy.proxyUrl);
-      } catch {
-        // Named without its value: a proxy URL can carry credentials.
-        throw new Error('HTTPS_PROXY (or ALL_PROXY/HTTP_PROXY) is not a valid URL');
-      }
+    if (proxy.proxyUrl !== undefined && !isProxyUrl(proxy.proxyUrl)) {
+      // Named without its value: a proxy URL can carry credentials.
+      throw new Error('HTTPS_PROXY (or ALL_PROXY/HTTP_PROXY) is not a valid URL for a proxy: it needs http:// or https:// and a host');
     }
   }
 

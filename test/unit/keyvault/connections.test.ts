@@ -190,6 +190,14 @@ describe('KeyVaultConnections', () => {
       expect(message).not.toContain('s3cr3t');
       expect((error as Error).stack).not.toContain('s3cr3t');
     });
+
+    // The curl-style HTTPS_PROXY=proxy.corp.example:3128 parses as a URL with the scheme "proxy.corp.example:" and
+    // no host; accepted, it would send every tunnel to localhost:80.
+    it('refuses a proxy URL that is not http:// or https:// (it would tunnel through localhost:80)', () => {
+      expect(() => new KeyVaultConnections({ proxyUrl: 'proxy.corp.example:3128', noProxy: [] }, { maxSocketsPerHost: 4 })).toThrow(
+        'not a valid URL',
+      );
+    });
   });
 
   describe('destroy', () => {

@@ -2,6 +2,7 @@ import { RestError, createHttpHeaders, createPipelineRequest } from '@azure/core
 import { ProviderError } from '../../../src/errors';
 import {
   AttemptTimeoutError,
+  MAX_WAIT_MS,
   backoffMs,
   classifyFailure,
   retryAfterMs,
@@ -310,6 +311,18 @@ describe('runWithRetries', () => {
       expect(other.settled).toBe(true);
     });
 
+    it('pauses the gate for at most MAX_WAIT_MS, however long Retry-After asks for', async () => {
+      const { ctx, gate } = setup({ random: () => 0 }, new VaultGate(4));
+      track(runWithRetries(scripted<string>(httpError(429, { 'Retry-After': String(30 * 24 * 60 * 60) }), NO_ANSWER), ctx));
+      await settle();
+
+      const other = track(gate.enter(new AbortController().signal));
+      await jest.advanceTimersByTimeAsync(MAX_WAIT_MS - 1);
+      expect(other.settled).toBe(false);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(other.settled).toBe(true);
+    });
+
     it('retries past maxTransientRetries, for as long as the vault throttles', async () => {
       const throttled = httpError(429, { 'Retry-After': '1' });
       const { ctx, progress } = setup({ maxTransientRetries: 1, random: () => 0 });
@@ -395,12 +408,16 @@ describe('runWithRetries', () => {
     });
 
     // Node's timers fire after 1 ms for a delay over 2^31-1 ms (~24.8 days): the wait is capped, not passed on.
-    it('does not retry at once when Retry-After asks for longer than the longest timer', async () => {
-      const { ctx } = setup({ random: () => 0 });
+    it('waits at most MAX_WAIT_MS, however long Retry-After asks for', async () => {
+      const { ctx, onRetry } = setup({ random: () => 0 });
       const attempt = scripted<string>(httpError(503, { 'Retry-After': String(30 * 24 * 60 * 60) })); // 30 days
       track(runWithRetries(attempt, ctx));
-      await jest.advanceTimersByTimeAsync(1000);
+
+      await jest.advanceTimersByTimeAsync(MAX_WAIT_MS - 1);
       expect(attempt).toHaveBeenCalledTimes(1);
+      expect(onRetry.mock.calls[0][1]).toBe(MAX_WAIT_MS);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(attempt).toHaveBeenCalledTimes(2);
     });
 
     it('is retried as a transient failure when it carries no Retry-After', async () => {
@@ -630,7 +647,7 @@ describe('runWithRetries', () => {
       const first = httpError(500);
       const second = httpError(429, { 'Retry-After': '1' });
       const { ctx, progress } = setup({ random: () => 0 });
-      const done = runWithRetries(scripted<string>(first, second, NO_ANSWER), ctx);
+      track(runWithRetries(scripted<string>(first, second, NO_ANSWER), ctx));
 
       await settle();
       expect(progress.attempts).toBe(1);
@@ -639,7 +656,6 @@ describe('runWithRetries', () => {
       await jest.advanceTimersByTimeAsync(50); // backoff: 100 × ½
       expect(progress.attempts).toBe(2);
       expect(progress.lastFailure).toEqual({ kind: 'throttled', error: second });
-      void done;
     });
   });
 
