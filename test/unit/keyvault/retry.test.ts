@@ -12,6 +12,7 @@ import {
   type RetryProgress,
 } from '../../../src/keyvault/retry';
 import { VaultGate } from '../../../src/keyvault/vault-gate';
+import { settle, track } from '../../support/promises';
 
 // runWithRetries waits with `setTimeout` from node:timers/promises, which Jest's fake timers (@sinonjs/fake-timers 10)
 // do not replace. Route it through the global setTimeout, which they do, keeping its abort behaviour.
@@ -82,21 +83,6 @@ function setup(policy: Partial<RetryPolicy> = {}, gate = new VaultGate(1)) {
   const onRetry = jest.fn();
   const ctx: RetryContext = { signal: controller.signal, gate, policy: { ...POLICY, ...policy }, progress, onRetry };
   return { controller, gate, progress, onRetry, ctx };
-}
-
-/** Follows a promise so a test can ask whether it has settled, without awaiting it. */
-function track<T>(promise: Promise<T>): { settled: boolean; value: T | undefined; error: unknown } {
-  const state = { settled: false, value: undefined as T | undefined, error: undefined as unknown };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
-
-/** Lets every promise callback that is ready run (no timers move). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
 describe('classifyFailure', () => {

@@ -1,5 +1,6 @@
 import { ProviderError } from '../../../src/errors';
 import { SharedReads, type SharedRead } from '../../../src/keyvault/shared-reads';
+import { live, settle, track } from '../../support/promises';
 
 /** A promise with its resolve and reject, for a read the test finishes by hand. */
 function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (err: unknown) => void } {
@@ -24,24 +25,6 @@ function controlledRead<T>(whyWaiting?: () => Error | undefined) {
     whyWaiting,
   }));
   return { create, runs };
-}
-
-/** A signal that never aborts. */
-const live = (): AbortSignal => new AbortController().signal;
-
-/** Follows a promise so a test can ask whether it has settled, without awaiting it. */
-function track<T>(promise: Promise<T>): { settled: boolean; value: T | undefined; error: unknown } {
-  const state = { settled: false, value: undefined as T | undefined, error: undefined as unknown };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
-
-/** Lets every promise callback that is ready run. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
 describe('SharedReads', () => {

@@ -1,22 +1,5 @@
 import { VaultGate } from '../../../src/keyvault/vault-gate';
-
-/** A signal that never aborts. */
-const live = (): AbortSignal => new AbortController().signal;
-
-/** Follows a promise so a test can ask whether it has settled, without awaiting it. */
-function track<T>(promise: Promise<T>): { settled: boolean; value: T | undefined; error: unknown } {
-  const state = { settled: false, value: undefined as T | undefined, error: undefined as unknown };
-  promise.then(
-    (value) => Object.assign(state, { settled: true, value }),
-    (error: unknown) => Object.assign(state, { settled: true, error }),
-  );
-  return state;
-}
-
-/** Lets every promise callback that is ready run (no timers move). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i++) await Promise.resolve();
-}
+import { live, settle, track } from '../../support/promises';
 
 beforeEach(() => {
   jest.useFakeTimers();
