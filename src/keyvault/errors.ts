@@ -27,12 +27,17 @@ const IDENTITY_NOT_FOUND = /identity not found/i;
 const DISABLED = /not allowed on a disabled/i;
 
 
+/** The object a read was for, as messages name it: `secret "db"` or `key "k" version abc…`. */
+export function describeRead(ctx: Pick<ReadContext, 'objectType' | 'objectName' | 'version'>): string {
+  return `${ctx.objectType} "${ctx.objectName}"${ctx.version ? ` version ${ctx.version}` : ''}`;
+}
+
 /**
  * Turns whatever the SDK threw into a ProviderError that names the object, the vault and the identity, keeps the
  * service's status and error code, and says what to do. Texts from Azure are scrubbed of anything token-shaped.
  */
 export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
-  const what = `${ctx.objectType} "${ctx.objectName}"${ctx.version ? ` version ${ctx.version}` : ''}`;
+  const what = describeRead(ctx);
   const vault = `Key Vault "${ctx.vaultName}"`;
   const make = (status: StatusName, message: string): ProviderError =>
     new ProviderError(status, scrub(message), { cause: err });

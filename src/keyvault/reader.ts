@@ -8,10 +8,10 @@ import { ProviderError } from '../errors';
 import type { ProviderMetrics } from '../observability/metrics';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultReader } from '../mount/ports';
 import type { ObjectType } from '../mount/types';
-import { toProviderError, type ReadContext } from './errors';
+import { describeRead, toProviderError, type ReadContext } from './errors';
 import { keyVaultMetricsPolicy } from './metrics-policy';
-import { DEFAULT_RETRY_POLICY, runWithRetries, type RetryPolicy, type RetryProgress } from './retry';
-import { SharedReads } from './shared-reads';
+import { DEFAULT_RETRY_POLICY, runWithRetries, type RetryProgress } from './retry';
+import { SharedReads, type SharedRead } from './shared-reads';
 import type { VaultGate } from './vault-gate';
 import { abortError, untilAborted } from '../util/abort';
 
@@ -21,7 +21,6 @@ export interface ReaderOptions {
   agent: Agent;
   /** Admission to this vault, shared by every reader of it (all identities). */
   gate: VaultGate;
-  retry?: Readonly<RetryPolicy>;
   /** Receives the duration and outcome of every HTTP request to Key Vault; none recorded when absent. */
   metrics?: ProviderMetrics;
 }
@@ -126,19 +125,18 @@ export class KeyVaultReader implements VaultReader {
     operation: 'get' | 'versions' = 'get',
   ): Promise<T> {
     const key = `${operation}/${kind}/${name.toLowerCase()}/${version.toLowerCase()}`;
-    const ctx: ReadContext = {
-      vaultName: this.vaultName,
-      vaultUrl: this.vaultUrl,
-      objectType: kind,
-      objectName: name,
-      version,
-      identity: this.identityDescription,
-    };
-    const progress: RetryProgress = { attempts: 0, queued: false, lastFailure: undefined };
-    return this.shared.read(
-      key,
-      signal,
-      () => ({
+    // Only a read that starts a request builds its context; mounts joining one in flight just wait.
+    const start = (): SharedRead<T> => {
+      const ctx: ReadContext = {
+        vaultName: this.vaultName,
+        vaultUrl: this.vaultUrl,
+        objectType: kind,
+        objectName: name,
+        version,
+        identity: this.identityDescription,
+      };
+      const progress: RetryProgress = { attempts: 0, queued: false, lastFailure: undefined };
+      return {
         run: async (sharedSignal) => {
           let openChallenge: (() => void) | undefined;
           try {
@@ -146,8 +144,8 @@ export class KeyVaultReader implements VaultReader {
             const open = openChallenge;
             // The first read of a new client lets the others go once its first attempt is answered, not after retries.
             const send = open ? (s: AbortSignal) => attempt(s).finally(open) : attempt;
-            const policy = this.options.retry ?? DEFAULT_RETRY_POLICY;
-            return await runWithRetries(send, { signal: sharedSignal, gate: this.options.gate, policy, progress });
+            const retry = { signal: sharedSignal, gate: this.options.gate, policy: DEFAULT_RETRY_POLICY, progress };
+            return await runWithRetries(send, retry);
           } catch (err) {
             if (sharedSignal.aborted) throw abortError(sharedSignal);
             const error = toProviderError(err, ctx);
@@ -168,16 +166,15 @@ export class KeyVaultReader implements VaultReader {
             const { limit } = this.options.gate;
             return new ProviderError(
               'Cancelled',
-              `${ctx.objectType} "${name}" was still waiting for one of the ${limit} request slots of Key Vault ` +
+              `${describeRead(ctx)} was still waiting for one of the ${limit} request slots of Key Vault ` +
                 `"${this.vaultName}" on this node (--max-requests-per-vault), all in use by other mounts`,
             );
           }
-          const what = `${ctx.objectType} "${name}"${version ? ` version ${version}` : ''}`;
-          return new ProviderError('Cancelled', `reading ${what} from Key Vault "${this.vaultName}" had no answer yet`);
+          return new ProviderError('Cancelled', `reading ${describeRead(ctx)} from Key Vault "${this.vaultName}" had no answer yet`);
         },
-      }),
-      (hit) => this.options.metrics?.countCacheLookup('inflight_request', hit),
-    );
+      };
+    };
+    return this.shared.read(key, signal, start, (hit) => this.options.metrics?.countCacheLookup('inflight_request', hit));
   }
 
   /**

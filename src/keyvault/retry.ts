@@ -101,8 +101,9 @@ export async function runWithRetries<T>(attempt: (signal: AbortSignal) => Promis
 
     const failure = classifyFailure(error);
     if (failure.kind === 'final') throw error;
-    const askedToWait = failure.retryAfterMs !== undefined && (failure.kind === 'throttled' || failure.kind === 'unavailable');
-    if (!askedToWait && failure.kind !== 'throttled') {
+    // Only throttled and unavailable failures carry a Retry-After; only transient ones count against the budget.
+    const askedToWait = failure.retryAfterMs !== undefined;
+    if (failure.kind === 'transient') {
       if (transientRetries >= policy.maxTransientRetries) throw error;
       transientRetries++;
     }

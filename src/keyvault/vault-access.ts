@@ -9,7 +9,6 @@ import { BoundedCache } from '../util/bounded-cache';
 import { AZURE_STACK_CLOUD, knownCloud, parseCloudEnvironment, vaultUrl, type Cloud } from './clouds';
 import type { KeyVaultConnections } from './connections';
 import { KeyVaultReader } from './reader';
-import type { RetryPolicy } from './retry';
 import { VaultGate } from './vault-gate';
 
 export interface VaultAccessOptions {
@@ -22,7 +21,6 @@ export interface VaultAccessOptions {
   connections: KeyVaultConnections;
   /** Requests in flight at once per vault, across all mounts and identities. */
   maxRequestsPerVault: number;
-  retry?: Readonly<RetryPolicy>;
 }
 
 /** A cloud environment file larger than this is not one (they are a few hundred bytes). */
@@ -56,13 +54,12 @@ export class AzureVaultAccess implements VaultAccess {
     const hit = existing !== undefined && existing.credential === resolved.credential;
     this.options.metrics?.countCacheLookup('vault_client', hit);
     if (hit) return existing.reader;
-    const { userAgentPrefix, metrics, retry, connections, maxRequestsPerVault } = this.options;
+    const { userAgentPrefix, metrics, connections, maxRequestsPerVault } = this.options;
     const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
       userAgentPrefix,
       agent: connections.agentFor(url),
       gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
       ...(metrics ? { metrics } : {}),
-      ...(retry ? { retry } : {}),
     });
     this.readers.set(key, { reader, credential: resolved.credential });
     return reader;
