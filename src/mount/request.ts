@@ -24,10 +24,19 @@ export interface DecodedMountRequest {
 export function decodeMountRequest(raw: RawMountRequest): DecodedMountRequest {
   return {
     attributes: decodeStringMap(raw.attributes, 'attributes'),
-    secrets: raw.secrets.trim() === '' ? {} : decodeStringMap(raw.secrets, 'secrets'),
+    secrets: isAbsent(raw.secrets) ? {} : decodeStringMap(raw.secrets, 'secrets'),
     targetPath: raw.targetPath,
     defaultMode: decodePermission(raw.permission),
   };
+}
+
+/**
+ * The driver marshals a nil Go map when the volume has no nodePublishSecretRef, so `secrets` arrives as the JSON text
+ * `null` for every identity mode but the service principal; an empty field (older clients) means the same.
+ */
+function isAbsent(json: string): boolean {
+  const text = json.trim();
+  return text === '' || text === 'null';
 }
 
 function decodeStringMap(json: string, field: 'attributes' | 'secrets'): Record<string, string> {

@@ -1,7 +1,8 @@
 /**
- * A gRPC client that talks to the provider the way the Secrets Store CSI driver does (CONTRACT §1): unix socket,
- * insecure credentials, authority `localhost`, JSON-encoded attributes and secrets, permission as a decimal string,
- * 4 MiB receive limit.
+ * A gRPC client that talks to the provider the way the Secrets Store CSI driver does: unix socket, insecure
+ * credentials, authority `localhost`, JSON-encoded attributes and secrets (the JSON text `null` when the volume has no
+ * nodePublishSecretRef, as the driver marshals a nil map), permission as a decimal string, 4 MiB receive limit.
+ * What the driver really sends is checked by the real-driver suite in test/k8s; this client serves the fast tests.
  *
  * proto-loader options: keepCase false (fields in camelCase: runtimeName, objectVersion, currentObjectVersion), the
  * same choice the provider's server makes, so tests and product read the same names. Names never reach the wire
@@ -39,7 +40,7 @@ export interface MountResult {
 export interface MountRequestInput {
   /** SecretProviderClass parameters plus the driver's pod attributes. */
   attributes: Record<string, string>;
-  /** nodePublishSecretRef data; default {}. */
+  /** nodePublishSecretRef data; omitted = no nodePublishSecretRef, sent as `null` like the driver does. */
   secrets?: Record<string, string>;
   targetPath?: string;
   /** Default file mode as a decimal string; default "420" (0644). */
@@ -162,7 +163,7 @@ export function createDriverClient(socketPath: string): DriverClient {
     mount(request, opts = {}) {
       return mountRaw({
         attributes: JSON.stringify(request.attributes),
-        secrets: JSON.stringify(request.secrets ?? {}),
+        secrets: request.secrets === undefined ? 'null' : JSON.stringify(request.secrets),
         targetPath: request.targetPath ?? '/var/lib/kubelet/pods/test-pod-uid/volumes/kubernetes.io~csi/secrets-store-inline/mount',
         permission: request.permission ?? '420',
         currentObjectVersion: request.currentObjectVersion ?? [],

@@ -31,6 +31,11 @@ describe('decodeMountRequest', () => {
     expect(decodeMountRequest(raw({ secrets: '' })).secrets).toEqual({});
   });
 
+  it('reads secrets "null" (what the driver sends for a volume without nodePublishSecretRef) as no secrets', () => {
+    expect(decodeMountRequest(raw({ secrets: 'null' })).secrets).toEqual({});
+    expect(decodeMountRequest(raw({ secrets: ' null\n' })).secrets).toEqual({});
+  });
+
   it('rejects malformed JSON without quoting it (it may hold tokens and client secrets)', () => {
     const err = failure({ attributes: '{"csi.storage.k8s.io/serviceAccount.tokens": "eyJhbGciOi-canary' });
     expect(err.status).toBe('InvalidArgument');
