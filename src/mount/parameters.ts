@@ -91,15 +91,18 @@ export function parseMountParameters(
   }
 
   const pod = { name: podName, namespace: podNamespace, uid: get(POD_UID), serviceAccountName: get(SERVICE_ACCOUNT_NAME) };
+  // With the CSIDriver's serviceAccountTokenInSecrets (Kubernetes >= 1.35) kubelet puts the tokens in `secrets`
+  // instead: driver v1.6 copies them into the attributes, v1.5 does not. They are kubelet's, not the user's Secret.
+  const { [SERVICE_ACCOUNT_TOKENS]: tokensInSecrets, ...credentialSecrets } = secrets;
   const identity = resolveIdentity({
     usePodIdentity,
     useVMManagedIdentity,
     useAzureTokenProxy,
     userAssignedIdentityID: get('userAssignedIdentityID'),
     clientID: get('clientID'),
-    serviceAccountTokens: attributes[SERVICE_ACCOUNT_TOKENS] ?? '',
+    serviceAccountTokens: attributes[SERVICE_ACCOUNT_TOKENS] ?? tokensInSecrets ?? '',
     pod,
-    secrets,
+    secrets: credentialSecrets,
   });
 
   const { objects, unknownFields } = parseObjectsDetailed(attributes['objects'] ?? '');
@@ -134,9 +137,10 @@ interface IdentityInputs {
   useAzureTokenProxy: boolean;
   userAssignedIdentityID: string;
   clientID: string;
-  /** The raw csi.storage.k8s.io/serviceAccount.tokens attribute ('' when absent). */
+  /** The raw csi.storage.k8s.io/serviceAccount.tokens, from the attributes or else the secrets ('' when absent). */
   serviceAccountTokens: string;
   pod: MountSpec['pod'];
+  /** The nodePublishSecretRef Secret's data (without kubelet's service account tokens). */
   secrets: Record<string, string>;
 }
 

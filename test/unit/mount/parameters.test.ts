@@ -178,6 +178,19 @@ describe('parseMountParameters', () => {
       );
     });
 
+    it('reads the tokens from secrets when kubelet puts them there (serviceAccountTokenInSecrets; driver v1.5 passes only those)', () => {
+      const tokens = tokensAttribute({ 'api://AzureADTokenExchange': { token: 'from-secrets' } });
+      const spec = parse({ ...wiBase, [TOKENS]: undefined }, { [TOKENS]: tokens });
+      expect(spec.identity).toMatchObject({ mode: 'workloadIdentity', serviceAccountToken: { token: 'from-secrets' } });
+    });
+
+    it('kubelet\'s tokens in secrets are not a service principal\'s credentials', () => {
+      const tokens = tokensAttribute({ 'api://AzureADTokenExchange': { token: 'secret-token-text' } });
+      expectInvalid(() => parse({ useVMManagedIdentity: undefined }, { [TOKENS]: tokens }), 'the volume has no nodePublishSecretRef');
+      const spec = parse({ useVMManagedIdentity: undefined }, { [TOKENS]: tokens, clientid: 'app', clientsecret: 's' });
+      expect(spec.identity).toEqual({ mode: 'servicePrincipal', clientId: 'app', clientSecret: 's' });
+    });
+
     it('the node managed identity ignores clientID and tokens', () => {
       expect(parse({ clientID: 'c-1' }).identity).toEqual({ mode: 'vmManagedIdentity', userAssigned: undefined });
     });
