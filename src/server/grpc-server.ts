@@ -1,5 +1,4 @@
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { unlink } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Endpoint } from '../cli/flags';
 import { PROTOCOL_VERSION, providerVersion, RUNTIME_NAME } from '../cli/version';
@@ -9,6 +8,7 @@ import type { RawMountRequest } from '../mount/request';
 import type { Logger } from '../observability/logger';
 import { noopMetrics, type ProviderMetrics } from '../observability/metrics';
 import { loadServices } from './protos';
+import { listenOnUnixSocket } from './unix-socket';
 import { serveOverAddon } from './windows-socket';
 
 /** What the gRPC layer needs from the rest of the provider. */
@@ -31,7 +31,7 @@ export interface RunningServer {
 }
 
 /**
- * How a unix:// endpoint is served. 'grpc': grpc-js binds the socket itself (Linux). 'af-unix-addon': the native addon
+ * How a unix:// endpoint is served. 'grpc': a node:net listener (Linux). 'af-unix-addon': the native addon
  * listens on AF_UNIX and injects each connection into the server (Windows, where libuv would turn the path into a
  * named pipe, which the driver cannot dial).
  */
@@ -160,50 +160,29 @@ interface Bound {
 }
 
 async function bind(server: grpc.Server, endpoint: Endpoint, options: GrpcServerOptions, logger: Logger): Promise<Bound> {
-  if (endpoint.kind === 'unix' && options.unixTransport === 'af-unix-addon') {
+  if (endpoint.kind === 'tcp') {
+    // grpc-js stops accepting in tryShutdown/forceShutdown itself.
+    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+    const port = await bindAsync(server, `${host}:${endpoint.port}`);
+    return { address: `tcp://${host}:${port}`, stopAccepting: async () => undefined };
+  }
+  const onRewrite = (authority: string): void =>
+    logger.debug(
+      { authority: authority.slice(0, 256) },
+      'a driver older than v1.6 sent the socket path as the HTTP/2 authority; serving that connection as localhost',
+    );
+  if (options.unixTransport === 'af-unix-addon') {
     const serving = await serveOverAddon(server, endpoint.path, {
       onError: (err, fatal) => {
         if (fatal) options.onFatal?.(err);
         else logger.warn({ err }, 'accepting a driver connection failed; accepting again shortly');
       },
+      onRewrite,
     });
     return { address: serving.address, stopAccepting: () => serving.close() };
   }
-  // grpc-js stops accepting in tryShutdown/forceShutdown itself.
-  return { address: await bindGrpc(server, endpoint), stopAccepting: async () => undefined };
-}
-
-async function bindGrpc(server: grpc.Server, endpoint: Endpoint): Promise<string> {
-  if (endpoint.kind === 'tcp') {
-    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
-    const port = await bindAsync(server, `${host}:${endpoint.port}`);
-    return `tcp://${host}:${port}`;
-  }
-  const path = endpoint.path;
-  await mkdir(dirname(path), { recursive: true });
-  await removeStaleSocket(path);
-  // The socket is created with mode 0600: only the driver (root) may speak to us. Setting the umask around bind
-  // closes the window between creating the socket and chmod-ing it.
-  const previousUmask = process.umask(0o177);
-  try {
-    await bindAsync(server, `unix://${path}`);
-  } finally {
-    process.umask(previousUmask);
-  }
-  await chmod(path, 0o600);
-  return `unix://${path}`;
-}
-
-async function removeStaleSocket(path: string): Promise<void> {
-  const stat = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
-  if (!stat) return;
-  if (!stat.isSocket()) {
-    throw new Error(`${path} exists and is not a socket: refusing to replace it; remove it or choose another --endpoint`);
-  }
-  await unlink(path);
+  const listener = await listenOnUnixSocket(server, endpoint.path, onRewrite);
+  return { address: listener.address, stopAccepting: () => listener.close() };
 }
 
 function bindAsync(server: grpc.Server, address: string): Promise<number> {

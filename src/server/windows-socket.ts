@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { types } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { withAcceptedAuthority } from './h2-authority';
 
 declare const nativeHandle: unique symbol;
 /** Opaque objects owned by the addon; it checks their type tags, so they cannot be forged or mixed up. */
@@ -278,10 +279,11 @@ export interface AddonServer {
 export async function serveOverAddon(
   server: grpc.Server,
   socketPath: string,
-  options: AddonListenOptions = {},
+  options: AddonListenOptions & { onRewrite?: (authority: string) => void } = {},
 ): Promise<AddonServer> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = await listenOverAddon(socketPath, (socket) => injector.injectConnection(socket), options);
+  // Drivers before v1.6 send the socket path as the HTTP/2 authority on Windows too (see h2-authority.ts).
+  const listener = await listenOverAddon(socketPath, (socket) => injector.injectConnection(withAcceptedAuthority(socket, options.onRewrite)), options);
   return {
     address: `unix://${socketPath}`,
     close: () => listener.close(),

@@ -60,6 +60,8 @@ export interface RawMountRequest {
 export interface CallOptions {
   /** Deadline for the call; default 30 s for Mount, 5 s for the others. */
   deadlineMs?: number;
+  /** Request metadata (HTTP/2 headers); the driver sends none of its own. */
+  metadata?: Record<string, string>;
 }
 
 export interface DriverClient {
@@ -128,18 +130,29 @@ function load(): Loaded {
   return loaded;
 }
 
-export function createDriverClient(socketPath: string): DriverClient {
+export interface DriverClientOptions {
+  /**
+   * The HTTP/2 :authority; default `localhost` as driver v1.6 sends. Driver v1.5 and older (grpc-go's
+   * `grpc.Dial(<path>)`) send the socket path itself.
+   */
+  authority?: string;
+}
+
+export function createDriverClient(socketPath: string, options: DriverClientOptions = {}): DriverClient {
   const { Provider, Health } = load();
   const target = `unix:${socketPath}`;
   const credentials = grpc.credentials.createInsecure();
-  const provider = new Provider(target, credentials, DRIVER_CHANNEL_OPTIONS);
+  const channelOptions = { ...DRIVER_CHANNEL_OPTIONS, ...(options.authority ? { 'grpc.default_authority': options.authority } : {}) };
+  const provider = new Provider(target, credentials, channelOptions);
   // Share the provider's channel so health checks and RPCs use one connection, as a single driver client does.
-  const health = new Health(target, credentials, { ...DRIVER_CHANNEL_OPTIONS, channelOverride: provider.getChannel() });
+  const health = new Health(target, credentials, { ...channelOptions, channelOverride: provider.getChannel() });
 
-  const call = <T>(client: grpc.Client, method: string, request: unknown, deadlineMs: number): Promise<T> =>
+  const call = <T>(client: grpc.Client, method: string, request: unknown, deadlineMs: number, headers: Record<string, string> = {}): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const fn = (client as unknown as Record<string, UnaryMethod>)[method]!.bind(client);
-      fn(request, new grpc.Metadata(), { deadline: Date.now() + deadlineMs }, (err, response) => {
+      const metadata = new grpc.Metadata();
+      for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+      fn(request, metadata, { deadline: Date.now() + deadlineMs }, (err, response) => {
         if (err) reject(err);
         else resolve(response as T);
       });
@@ -150,7 +163,7 @@ export function createDriverClient(socketPath: string): DriverClient {
       files?: Array<{ path: string; mode: number; contents: Buffer }>;
       objectVersion?: ObjectVersion[];
       error?: { code: string } | null;
-    }>(provider, 'Mount', { currentObjectVersion: [], ...message }, opts.deadlineMs ?? 30_000);
+    }>(provider, 'Mount', { currentObjectVersion: [], ...message }, opts.deadlineMs ?? 30_000, opts.metadata);
     return {
       files: (response.files ?? []).map((f) => ({ path: f.path, mode: f.mode, contents: Buffer.from(f.contents) })),
       objectVersion: (response.objectVersion ?? []).map((o) => ({ id: o.id, version: o.version })),
