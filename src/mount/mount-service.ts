@@ -52,7 +52,15 @@ export class MountService {
       spec = parseMountParameters(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
       const result = await this.fetchAll(spec, request.defaultMode, signal);
       this.logger.info(
-        { ...mountFields(spec), objects: spec.objects.length, files: result.files.length, durationMs: since(started), result: 'ok' },
+        {
+          ...mountFields(spec),
+          objects: spec.objects.length,
+          files: result.files.length,
+          // Driver v1.5's rotation reconciler sends the versions it holds; v1.6 (kubelet's republish) sends none.
+          currentObjectVersions: raw.currentObjectVersion.length,
+          durationMs: since(started),
+          result: 'ok',
+        },
         'mount succeeded',
       );
       return result;

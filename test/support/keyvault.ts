@@ -174,6 +174,8 @@ export interface KeyVaultStandIn {
   setEnabled(vault: string, kind: ObjectKind, name: string, enabled: boolean, version?: string): void;
   /** Version ids of an object, oldest first. */
   versions(vault: string, kind: ObjectKind, name: string): string[];
+  /** The stored value of a secret's latest version (or of `version`), as the REST API returns it. */
+  secretValue(vault: string, name: string, version?: string): string;
   deleteObject(vault: string, kind: ObjectKind, name: string): void;
 
   injectFaults(spec: FaultSpec): FaultHandle;
@@ -787,6 +789,12 @@ export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultS
       x.updated = Math.max(x.updated + 1, Math.floor(Date.now() / 1000));
     },
     versions: (vault, kind, name) => stored(vaultOf(vault), kind, name).versions.map((x) => x.version),
+    secretValue(vault, name, version) {
+      const all = (stored(vaultOf(vault), 'secret', name) as Stored<SecretVersion>).versions;
+      const x = version ? all.find((y) => y.version === version.toLowerCase()) : all[all.length - 1];
+      if (!x) throw new Error(`no version ${version ?? '(latest)'} of secret ${name}`);
+      return x.value;
+    },
     deleteObject(vault, kind, name) {
       mapOf(vaultOf(vault), kind).delete(name.toLowerCase());
     },
