@@ -49,6 +49,8 @@ beforeAll(async () => {
   await stack.secretProviderClass(NAMESPACE, 'token-proxy', { ...base, useAzureTokenProxy: 'true', clientID: TP.clientId });
   stack.azure.keyVault.addVault(LOCKED_VAULT, { allow: [] });
   await stack.secretProviderClass(NAMESPACE, 'no-access', { ...base, keyvaultName: LOCKED_VAULT, useVMManagedIdentity: 'true' });
+  await stack.secretProviderClass(NAMESPACE, 'missing-object', { ...base, useVMManagedIdentity: 'true', objects: objects(['objectName: no-such-secret\nobjectType: secret']) });
+  await stack.secretProviderClass(NAMESPACE, 'bad-parameter', { ...base, useVMManagedIdentity: 'true', objects: objects(['objectName: db\nobjectType: no-such-type']) });
   await stack.secret(NAMESPACE, 'sp-credentials', { clientid: SP.clientId, clientsecret: SP.secret });
 }, 300_000);
 
@@ -121,14 +123,18 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
     expect(files.get('db')!.contents.toString()).toBe(VALUE);
   });
 
-  it('a refused mount reaches kubelet with the provider\'s message intact', async () => {
-    const name = podName('refused', version);
-    await stack.pod(version, NAMESPACE, name, { spc: 'no-access' });
-    const err = (await stack.nodes[version].kubelet.publish(NAMESPACE, name).then(() => undefined, (e: unknown) => e)) as ServiceError;
+  it.each([
+    { name: 'refused', spc: 'no-access', code: /PermissionDenied|permission|403/i, fragments: [LOCKED_VAULT] },
+    { name: 'missing', spc: 'missing-object', code: /NotFound|not found|404/i, fragments: ['no-such-secret', VAULT] },
+    { name: 'bad-parameter', spc: 'bad-parameter', code: /InvalidArgument/i, fragments: ['objectType', 'no-such-type'] },
+  ])('a $name mount reaches kubelet with the provider\'s message intact', async ({ name, spc, code, fragments }) => {
+    const pod = podName(name, version);
+    await stack.pod(version, NAMESPACE, pod, { spc });
+    const err = (await stack.nodes[version].kubelet.publish(NAMESPACE, pod).then(() => undefined, (e: unknown) => e)) as ServiceError;
     expect(err).toBeDefined();
-    expect(err.details).toContain(`failed to mount secrets store objects for pod ${NAMESPACE}/${name}`);
-    expect(err.details).toMatch(/PermissionDenied|permission|403/i);
-    expect(err.details).toContain(LOCKED_VAULT);
+    expect(err.details).toContain(`failed to mount secrets store objects for pod ${NAMESPACE}/${pod}`);
+    expect(err.details).toMatch(code);
+    for (const fragment of fragments) expect(err.details).toContain(fragment);
     expect(err.details).not.toContain(VALUE);
   });
 });
