@@ -19,6 +19,8 @@ export interface StartProviderOptions {
   socketDir?: string;
   /** How long to wait for the first answered Version RPC; default 15 s. */
   startTimeoutMs?: number;
+  /** A command the node process is started through (it must exec its arguments), e.g. one entering a cgroup. */
+  launcher?: string[];
 }
 
 export interface ExitInfo {
@@ -75,7 +77,8 @@ export async function startProvider(options: StartProviderOptions = {}): Promise
     HOME: process.env['HOME'] ?? tmpdir(),
     ...options.env,
   };
-  const child = spawn(process.execPath, [bin, '--endpoint', `unix://${socketPath}`, ...args], {
+  const command = [...(options.launcher ?? []), process.execPath, bin, '--endpoint', `unix://${socketPath}`, ...args];
+  const child = spawn(command[0]!, command.slice(1), {
     env,
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],

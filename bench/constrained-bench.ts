@@ -1,0 +1,189 @@
+/**
+ * `npm run bench` (part 4): the provider as a DaemonSet runs it, inside a container's CPU quota and memory limit,
+ * beside the same figures unconstrained. Profiles: unconstrained; the reference chart's Linux limits (50m / 100Mi,
+ * which operators' values files carry over); our chart's limits (200m / 256Mi). For each it prints:
+ *  - wall time and CPU until the socket answers;
+ *  - CPU per warm 1-object mount and per secret fetched (50-object mounts), no injected latency;
+ *  - mount latency p50/p99 for 1, 10 and 50 objects at an injected Key Vault round trip (BENCH_RTT_MS, 20 ms);
+ *  - mounts/s and failures for 200 mounts of 10 objects, 50 at a time, at that round trip;
+ *  - peak RSS, the cgroup's peak memory and its OOM kills, and /healthz answers missed during the run.
+ * The stand-ins run in this process, outside the limits. Figures are printed, never asserted. Needs root (cgroups).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { request } from 'node:http';
+import { startAzureStandIns, type AzureStandIns } from '../test/support/azure-standins';
+import { startProvider, type ProviderProcess } from '../test/support/provider-process';
+import { objects } from '../test/support/spc';
+import { cpuMs, createCgroup, peakRssBytes, type Cgroup, type Limits } from './support/cgroup';
+
+const RTT_MS = Number(process.env['BENCH_RTT_MS'] ?? 20);
+const VAULT = 'constrained-kv';
+const SECRETS = 50;
+
+interface Profile {
+  name: string;
+  limits?: Limits;
+}
+
+const PROFILES: Profile[] = [
+  { name: 'unconstrained' },
+  { name: '50m / 100Mi (reference chart)', limits: { milliCpu: 50, memoryMiB: 100 } },
+  { name: '200m / 256Mi (our chart)', limits: { milliCpu: 200, memoryMiB: 256 } },
+];
+
+type Figures = Record<string, string>;
+
+const percentile = (values: number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+};
+const mib = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(value < 10 ? 2 : 0) : '—');
+
+let pods = 0;
+function mountRequest(azure: AzureStandIns, count: number): { attributes: Record<string, string> } {
+  const n = pods++;
+  return {
+    attributes: {
+      'csi.storage.k8s.io/pod.name': `bench-${n}`,
+      'csi.storage.k8s.io/pod.namespace': 'bench',
+      'csi.storage.k8s.io/pod.uid': randomUUID(),
+      secretProviderClass: `bench-${count}`,
+      useVMManagedIdentity: 'true',
+      keyvaultName: VAULT,
+      tenantID: azure.tenantId,
+      objects: objects(Array.from({ length: count }, (_, i) => `objectName: s${i}\nobjectType: secret`)),
+    },
+  };
+}
+
+/** Polls /healthz every 500 ms; counts answers other than 200 within the provider's 5 s healthz timeout. */
+function watchHealthz(port: number): { stop(): { polls: number; missed: number } } {
+  let polls = 0;
+  let missed = 0;
+  let stopped = false;
+  const poll = (): void => {
+    if (stopped) return;
+    polls++;
+    const req = request({ host: '127.0.0.1', port, path: '/healthz', timeout: 5000 }, (res) => {
+      if (res.statusCode !== 200) missed++;
+      res.resume();
+      res.on('end', () => setTimeout(poll, 500));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => {
+      missed++;
+      setTimeout(poll, 500);
+    });
+    req.end();
+  };
+  poll();
+  return {
+    stop() {
+      stopped = true;
+      return { polls, missed };
+    },
+  };
+}
+
+async function runProfile(azure: AzureStandIns, profile: Profile): Promise<Figures> {
+  let cgroup: Cgroup | undefined;
+  if (profile.limits) cgroup = createCgroup(`csi-provider-bench-${process.pid}-${profile.limits.milliCpu}`, profile.limits);
+  const figures: Figures = {};
+  azure.keyVault.delayMs = 0;
+  const t0 = performance.now();
+  let provider: ProviderProcess | undefined;
+  try {
+    provider = await startProvider({
+      env: azure.providerEnv(),
+      startTimeoutMs: 180_000,
+      ...(cgroup ? { launcher: cgroup.launcher } : {}),
+    });
+    figures['time to a serving socket (s)'] = ((performance.now() - t0) / 1000).toFixed(2);
+    figures['CPU to a serving socket (ms)'] = ms(cpuMs(provider.pid));
+    const healthz = watchHealthz(provider.healthzPort!);
+    const pid = provider.pid;
+    const client = provider.client;
+
+    // Cold token and challenge, then the provider's own cost without latency.
+    await client.mount(mountRequest(azure, 1), { deadlineMs: 120_000 });
+    await client.mount(mountRequest(azure, SECRETS), { deadlineMs: 120_000 });
+    let before = cpuMs(pid);
+    const oneMounts = 50;
+    for (let i = 0; i < oneMounts; i++) await client.mount(mountRequest(azure, 1), { deadlineMs: 120_000 });
+    figures['CPU per warm 1-object mount (ms)'] = ms((cpuMs(pid) - before) / oneMounts);
+    before = cpuMs(pid);
+    const bigMounts = 10;
+    for (let i = 0; i < bigMounts; i++) await client.mount(mountRequest(azure, SECRETS), { deadlineMs: 120_000 });
+    figures['CPU per secret fetched, 50-object mounts (ms)'] = ms((cpuMs(pid) - before) / (bigMounts * SECRETS));
+
+    azure.keyVault.delayMs = RTT_MS;
+    for (const count of [1, 10, 50]) {
+      const latencies: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        const start = performance.now();
+        await client.mount(mountRequest(azure, count), { deadlineMs: 120_000 });
+        latencies.push(performance.now() - start);
+      }
+      figures[`mount ${count} object(s) at ${RTT_MS} ms RTT: p50 / p99 (ms)`] = `${ms(percentile(latencies, 50))} / ${ms(percentile(latencies, 99))}`;
+    }
+
+    const total = 200;
+    let next = 0;
+    let failed = 0;
+    const burstStart = performance.now();
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (next < total) {
+          next++;
+          await client.mount(mountRequest(azure, 10), { deadlineMs: 120_000 }).catch(() => void failed++);
+        }
+      }),
+    );
+    const burstSeconds = (performance.now() - burstStart) / 1000;
+    figures['200 mounts of 10, 50 at a time: mounts/s'] = (total / burstSeconds).toFixed(1);
+    figures['200 mounts of 10, 50 at a time: failed'] = String(failed);
+
+    const health = healthz.stop();
+    figures['peak RSS, VmHWM (MiB)'] = mib(peakRssBytes(pid));
+    if (cgroup) {
+      figures["cgroup's peak memory (MiB)"] = mib(cgroup.peakMemoryBytes());
+      figures['OOM kills'] = String(cgroup.oomKills());
+    }
+    figures['/healthz missed / polled'] = `${health.missed} / ${health.polls}`;
+  } catch (err) {
+    figures['error'] = (err as Error).message.split('\n')[0]!.slice(0, 200);
+    if (cgroup) figures['OOM kills'] = String(cgroup.oomKills());
+  } finally {
+    await provider?.stop();
+    cgroup?.remove();
+  }
+  return figures;
+}
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    console.log('constrained benchmark skipped: it needs root to create cgroups');
+    return;
+  }
+  const azure = await startAzureStandIns({ identities: { systemAssigned: { id: 'node' } } });
+  azure.keyVault.addVault(VAULT, { allow: ['node'] });
+  for (let i = 0; i < SECRETS; i++) azure.keyVault.setSecret(VAULT, `s${i}`, randomBytes(24).toString('hex'));
+  const results: Record<string, Figures> = {};
+  for (const profile of PROFILES) results[profile.name] = await runProfile(azure, profile);
+  await azure.close();
+
+  console.log(`\nthe provider inside container limits (Node ${process.version}; stand-ins outside the limits)`);
+  const rows = [...new Set(Object.values(results).flatMap((f) => Object.keys(f)))];
+  const table: Record<string, Record<string, string>> = {};
+  for (const row of rows) {
+    table[row] = {};
+    for (const profile of PROFILES) table[row]![profile.name] = results[profile.name]![row] ?? '—';
+  }
+  console.table(table);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
