@@ -1,6 +1,6 @@
 import { invalidArgument } from '../errors';
 import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
-import { parseObjectsDetailed } from './objects';
+import { parseObjectsCached } from './objects-cache';
 import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from './types';
 
 /** Attribute keys the driver adds to the SecretProviderClass parameters (CONTRACT §1). */
@@ -105,7 +105,7 @@ export function parseMountParameters(
     secrets: credentialSecrets,
   });
 
-  const { objects, unknownFields } = parseObjectsDetailed(attributes['objects'] ?? '');
+  const { objects, unknownFields } = parseObjectsCached(attributes['objects'] ?? '');
   const warnings = unknownFields.map((f) => `${f} is not a known object field and is ignored`);
   if (objects.length === 0) warnings.push('objects is empty: the mount succeeds with no files');
   if (cloudEnvFileName && cloudName !== AZURE_STACK_CLOUD) {
