@@ -11,7 +11,7 @@ import { withAcceptedAuthority } from './h2-authority';
 
 export interface UnixListener {
   address: string;
-  /** Stops accepting; connections already accepted are the gRPC server's to close. */
+  /** Stops accepting at once; connections already accepted are the gRPC server's to drain or cancel. */
   close(): Promise<void>;
 }
 
@@ -41,7 +41,8 @@ export async function listenOnUnixSocket(
   await chmod(path, 0o600);
   return {
     address: `unix://${path}`,
-    close: () => new Promise<void>((resolve) => listener.close(() => resolve())),
+    // net.Server.close() calls back only once every accepted connection has ended; that is the drain's business.
+    close: async () => void listener.close(),
   };
 }
 
