@@ -144,8 +144,11 @@ export async function startGrpcServer(
           resolve(false);
         }, timeoutMs);
         server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve(true);
+          // Drained when the connections are gone too: see UnixListener.connectionsClosed.
+          void bound.connectionsClosed().then(() => {
+            clearTimeout(timer);
+            resolve(true);
+          });
         });
       });
       if (endpoint.kind === 'unix') await unlink(endpoint.path).catch(() => undefined);
@@ -157,6 +160,8 @@ export async function startGrpcServer(
 interface Bound {
   address: string;
   stopAccepting(): Promise<void>;
+  /** Resolves when every accepted connection has closed (the drain timer bounds the wait). */
+  connectionsClosed(): Promise<void>;
 }
 
 async function bind(server: grpc.Server, endpoint: Endpoint, options: GrpcServerOptions, logger: Logger): Promise<Bound> {
@@ -164,7 +169,7 @@ async function bind(server: grpc.Server, endpoint: Endpoint, options: GrpcServer
     // grpc-js stops accepting in tryShutdown/forceShutdown itself.
     const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
     const port = await bindAsync(server, `${host}:${endpoint.port}`);
-    return { address: `tcp://${host}:${port}`, stopAccepting: async () => undefined };
+    return { address: `tcp://${host}:${port}`, stopAccepting: async () => undefined, connectionsClosed: async () => undefined };
   }
   const onRewrite = (authority: string): void =>
     logger.debug(
@@ -179,10 +184,10 @@ async function bind(server: grpc.Server, endpoint: Endpoint, options: GrpcServer
       },
       onRewrite,
     });
-    return { address: serving.address, stopAccepting: () => serving.close() };
+    return { address: serving.address, stopAccepting: () => serving.close(), connectionsClosed: () => serving.connectionsClosed() };
   }
   const listener = await listenOnUnixSocket(server, endpoint.path, onRewrite);
-  return { address: listener.address, stopAccepting: () => listener.close() };
+  return { address: listener.address, stopAccepting: () => listener.close(), connectionsClosed: () => listener.connectionsClosed() };
 }
 
 function bindAsync(server: grpc.Server, address: string): Promise<number> {

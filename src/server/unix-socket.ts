@@ -7,12 +7,15 @@ import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { ConnectionTracker } from './connection-tracker';
 import { withAcceptedAuthority } from './h2-authority';
 
 export interface UnixListener {
   address: string;
   /** Stops accepting at once; connections already accepted are the gRPC server's to drain or cancel. */
   close(): Promise<void>;
+  /** Resolves once every accepted connection has closed (see ConnectionTracker). */
+  connectionsClosed(): Promise<void>;
 }
 
 export async function listenOnUnixSocket(
@@ -21,7 +24,11 @@ export async function listenOnUnixSocket(
   onRewrite: (authority: string) => void,
 ): Promise<UnixListener> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener: Server = createServer((socket) => injector.injectConnection(withAcceptedAuthority(socket, onRewrite)));
+  const connections = new ConnectionTracker();
+  const listener: Server = createServer((socket) => {
+    connections.add(socket);
+    injector.injectConnection(withAcceptedAuthority(socket, onRewrite));
+  });
   await mkdir(dirname(path), { recursive: true });
   await removeStaleSocket(path);
   // The socket is created with mode 0600: only the driver (root) may speak to us. Setting the umask around listen
@@ -43,6 +50,7 @@ export async function listenOnUnixSocket(
     address: `unix://${path}`,
     // net.Server.close() calls back only once every accepted connection has ended; that is the drain's business.
     close: async () => void listener.close(),
+    connectionsClosed: () => connections.allClosed(),
   };
 }
 

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { Duplex } from 'node:stream';
 import { types } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { ConnectionTracker } from './connection-tracker';
 import { withAcceptedAuthority } from './h2-authority';
 
 declare const nativeHandle: unique symbol;
@@ -270,6 +271,8 @@ export interface AddonServer {
   readonly address: string;
   /** Stops accepting and removes the socket file. Call it before server.tryShutdown()/forceShutdown(). */
   close(): Promise<void>;
+  /** Resolves once every accepted connection has closed (see ConnectionTracker). */
+  connectionsClosed(): Promise<void>;
 }
 
 /**
@@ -282,11 +285,20 @@ export async function serveOverAddon(
   options: AddonListenOptions & { onRewrite?: (authority: string) => void } = {},
 ): Promise<AddonServer> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const connections = new ConnectionTracker();
   // Drivers before v1.6 send the socket path as the HTTP/2 authority on Windows too (see h2-authority.ts).
-  const listener = await listenOverAddon(socketPath, (socket) => injector.injectConnection(withAcceptedAuthority(socket, options.onRewrite)), options);
+  const listener = await listenOverAddon(
+    socketPath,
+    (socket) => {
+      connections.add(socket);
+      injector.injectConnection(withAcceptedAuthority(socket, options.onRewrite));
+    },
+    options,
+  );
   return {
     address: `unix://${socketPath}`,
     close: () => listener.close(),
+    connectionsClosed: () => connections.allClosed(),
   };
 }
 
