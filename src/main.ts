@@ -57,6 +57,8 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       tenantId: Boolean(process.env['AZURE_TENANT_ID']),
       federatedTokenFile: Boolean(process.env['AZURE_FEDERATED_TOKEN_FILE']),
     },
+    // The Azure SDKs' convention for another IMDS address (aad-pod-identity's NMI, and our tests' stand-in).
+    ...(process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] ? { imdsEndpoint: process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] } : {}),
   });
   const connections = new KeyVaultConnections(proxySettingsFrom(process.env), { maxSocketsPerHost: config.maxRequestsPerVault });
   const vaults = new AzureVaultAccess(credentials, {
@@ -64,6 +66,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     metrics,
     connections,
     maxRequestsPerVault: config.maxRequestsPerVault,
+    cloudFiles: { dir: config.cloudEnvFileDir },
   });
   const mounts = new MountService(
     vaults,
@@ -86,6 +89,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       maxFetchesPerMount: config.maxFetchesPerMount,
       maxRequestsPerVault: config.maxRequestsPerVault,
       credentialCacheSize: config.credentialCacheSize,
+      cloudEnvFileDir: config.cloudEnvFileDir,
     },
     'starting Azure Key Vault provider',
   );

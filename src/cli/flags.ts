@@ -30,6 +30,8 @@ export interface ProviderConfig {
   maxRequestsPerVault: number;
   /** Identities whose credentials (and tokens, vault clients) are kept between mounts; 0 builds them anew per mount. */
   credentialCacheSize: number;
+  /** The only directory whose files a SecretProviderClass may name in cloudEnvFileName. */
+  cloudEnvFileDir: string;
 }
 
 export type ParsedCommandLine =
@@ -65,6 +67,9 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   // whose limits (a few thousand requests per 10 s) are shared by every node of the cluster.
   maxRequestsPerVault: 64,
   credentialCacheSize: 1000,
+  // Inside the provider's container this folder holds only what the chart mounts (the reference's documented place
+  // for the Azure Stack Hub file), never the node's own files.
+  cloudEnvFileDir: '/etc/kubernetes',
 }) as ProviderConfig;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -89,6 +94,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-fetches-per-mount': { type: 'int', apply: (c, v) => (c.maxFetchesPerMount = parsePositiveInt(v)) },
   'max-requests-per-vault': { type: 'int', apply: (c, v) => (c.maxRequestsPerVault = parsePositiveInt(v)) },
   'credential-cache-size': { type: 'int', apply: (c, v) => (c.credentialCacheSize = parseNonNegativeInt(v)) },
+  'cloud-env-file-dir': { type: 'string', apply: (c, v) => (c.cloudEnvFileDir = parseAbsoluteDir(v)) },
 };
 
 /** Flags the reference accepts that we take and ignore (klog's, and its pprof switch), so old manifests still start. */
@@ -190,6 +196,13 @@ function parsePositiveInt(value: string): number {
   const n = parseNonNegativeInt(value);
   if (n < 1) throw new Error('expected a whole number of at least 1');
   return n;
+}
+
+function parseAbsoluteDir(value: string): string {
+  if (!value.startsWith('/') || value.includes('\0')) throw new Error('expected an absolute directory path');
+  // "/" would allow every file of the container: refuse it rather than silently open everything up.
+  if (value.replace(/\/+$/, '') === '') throw new Error('the root directory would allow every file: name a folder');
+  return value.replace(/\/+$/, '');
 }
 
 function parsePort(value: string): number {

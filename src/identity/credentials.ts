@@ -52,6 +52,8 @@ export interface CredentialOptions {
   tokenProxy?: TokenProxyConfig;
   /** Which workload identity variables the provider's own environment has (see managed-identity.ts). */
   ambientWorkloadIdentity?: AmbientWorkloadIdentity;
+  /** IMDS's origin (AZURE_POD_IDENTITY_AUTHORITY_HOST); the well-known address when absent. */
+  imdsEndpoint?: string;
 }
 
 interface Entry {
@@ -122,8 +124,8 @@ export class CredentialCache {
 
     switch (identity.mode) {
       case 'vmManagedIdentity': {
-        const inner = createManagedIdentityCredential(identity.userAssigned, userAgentPrefix, this.options.ambientWorkloadIdentity);
-        // IMDS errors keep the SDK's types: keyvault/errors.ts knows them (identity not found, unavailable).
+        const inner = createManagedIdentityCredential(identity.userAssigned, userAgentPrefix, this.options.ambientWorkloadIdentity, this.options.imdsEndpoint);
+        // ImdsCredential fails with TokenRequestErrors that name IMDS and the fix.
         return { key, mode: identity.mode, description: describeManagedIdentity(identity.userAssigned), credential: cached(identity.mode, inner) };
       }
       case 'servicePrincipal': {
