@@ -52,6 +52,11 @@ export interface BoundedHttpOptions {
   intermediary?: string;
   /** The client to bound; the SDK's default one when absent. */
   inner?: HttpClient;
+  /**
+   * Whether refused and unreachable connections become BoundedHttpErrors (default true). Key Vault's retry layer
+   * classifies the SDK's own network errors, so its client keeps them as they are.
+   */
+  describeTransportErrors?: boolean;
 }
 
 /** Every status code, for `streamResponseStatusCodes`: the SDK's client then hands us the body unread. */
@@ -76,7 +81,11 @@ export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
         }
         const stream = response.readableStreamBody;
         delete response.readableStreamBody;
-        if (stream) response.bodyAsText = await readBounded(stream as Readable, options.maxBodyBytes, where, response.status);
+        if (stream) response.bodyAsText = await readBounded(stream as Readable, options.maxBodyBytes, options.endpoint, where, response.status);
+        else if (Buffer.byteLength(response.bodyAsText ?? '') > options.maxBodyBytes) {
+          // A client that read the whole body itself (the token proxy's bounds its own reads too).
+          throw tooLarge(options.endpoint, where, response.status, options.maxBodyBytes);
+        }
         check(response, options, where);
         capRetryAfter(response, options.maxRetryAfterMs);
         return response;
@@ -84,7 +93,7 @@ export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
         if (timeout?.signal.aborted && !callerSignal?.aborted) {
           throw new BoundedHttpError('timeout', options.endpoint, `${where} did not answer within ${options.timeoutMs! / 1000}s`);
         }
-        if (err instanceof BoundedHttpError) throw err;
+        if (err instanceof BoundedHttpError || options.describeTransportErrors === false) throw err;
         throw transportFailure(err, options.endpoint, where);
       } finally {
         clearTimeout(timer);
@@ -96,7 +105,7 @@ export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
 }
 
 /** The body as text, or a BoundedHttpError once more than `max` bytes arrived (the rest is never read). */
-function readBounded(stream: Readable, max: number, where: string, status: number): Promise<string> {
+function readBounded(stream: Readable, max: number, endpoint: string, where: string, status: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -106,15 +115,7 @@ function readBounded(stream: Readable, max: number, where: string, status: numbe
       if (length > max) {
         stream.off('data', onData);
         stream.destroy();
-        reject(
-          new BoundedHttpError(
-            'too-large',
-            where,
-            `${where} answered ${status} with a body larger than ${formatBytes(max)}, far more than any answer of it ` +
-              'should be; the answer was dropped unread',
-            status,
-          ),
-        );
+        reject(tooLarge(endpoint, where, status, max));
         return;
       }
       chunks.push(buffer);
@@ -123,6 +124,16 @@ function readBounded(stream: Readable, max: number, where: string, status: numbe
     stream.once('end', () => resolve(Buffer.concat(chunks, length).toString('utf8')));
     stream.once('error', reject);
   });
+}
+
+export function tooLarge(endpoint: string, where: string, status: number, max: number): BoundedHttpError {
+  return new BoundedHttpError(
+    'too-large',
+    endpoint,
+    `${where} answered ${status} with a body larger than ${formatBytes(max)}, far more than any answer of it should be; ` +
+      'the answer was dropped unread',
+    status,
+  );
 }
 
 function check(response: PipelineResponse, options: BoundedHttpOptions, where: string): void {

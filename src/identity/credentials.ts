@@ -135,7 +135,14 @@ export class CredentialCache {
           userAgentPrefix,
           additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
         });
-        const ctx: TokenErrorContext = { mode: identity.mode, identity: description, clientId: identity.clientId, tenantId, authorityHost: cloud.authorityHost };
+        const ctx: TokenErrorContext = {
+          mode: identity.mode,
+          identity: description,
+          clientId: identity.clientId,
+          tenantId,
+          authorityHost: cloud.authorityHost,
+          sent: [identity.clientSecret],
+        };
         return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
       }
       case 'workloadIdentity': {
@@ -153,6 +160,7 @@ export class CredentialCache {
           tenantId,
           authorityHost: cloud.authorityHost,
           serviceAccount,
+          sent: [identity.serviceAccountToken.token],
         };
         return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
       }
@@ -179,6 +187,7 @@ export class CredentialCache {
           tenantId,
           authorityHost: transport.url.replace(/\/+$/, ''),
           serviceAccount,
+          sent: [identity.serviceAccountToken.token],
         };
         return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
       }

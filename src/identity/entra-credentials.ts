@@ -5,10 +5,30 @@
  */
 import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { Cloud } from '../keyvault/clouds';
 import type { ServiceAccountToken } from '../mount/types';
+import { boundedHttpClient } from './bounded-http';
 import { identityKey, secretDigest } from './identity-key';
+
+/** Entra ID and AD FS answer in well under a second; a token request silent for this long is given up. */
+export const TOKEN_SERVICE_TIMEOUT_MS = 15_000;
+/** Token service answers (metadata, tokens, errors) are a few KB. */
+export const TOKEN_SERVICE_MAX_BODY_BYTES = 64 * 1024;
+/** The longest Retry-After of a token service the SDK may follow inside one acquisition. */
+export const TOKEN_SERVICE_MAX_RETRY_AFTER_MS = 5_000;
+
+/** The bounded HTTP client of one token service (see bounded-http.ts). */
+export function tokenServiceHttpClient(endpoint: string, inner?: HttpClient): HttpClient {
+  return boundedHttpClient({
+    endpoint,
+    maxBodyBytes: TOKEN_SERVICE_MAX_BODY_BYTES,
+    timeoutMs: TOKEN_SERVICE_TIMEOUT_MS,
+    maxRetryAfterMs: TOKEN_SERVICE_MAX_RETRY_AFTER_MS,
+    requireJson: true,
+    ...(inner ? { inner } : {}),
+  });
+}
 
 export interface EntraCredentialOptions {
   userAgentPrefix: string;
@@ -22,8 +42,10 @@ function sdkOptions(cloud: Cloud, options: EntraCredentialOptions): {
   disableInstanceDiscovery: boolean;
   userAgentOptions: { userAgentPrefix: string };
   additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }>;
+  httpClient: HttpClient;
 } {
   return {
+    httpClient: tokenServiceHttpClient(cloud.knownAuthority ? 'Entra ID' : "the cloud's token service (Entra ID or AD FS)"),
     ...(options.additionalPolicies ? { additionalPolicies: options.additionalPolicies } : {}),
     authorityHost: cloud.authorityHost,
     // MSAL knows the four named clouds' authorities without asking; a custom cloud (Azure Stack Hub, AD FS) would

@@ -3,7 +3,8 @@ import type { CertificateClient } from '@azure/keyvault-certificates';
 import type { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
+import { boundedHttpClient } from '../identity/bounded-http';
 import { ProviderError } from '../errors';
 import type { ProviderMetrics } from '../observability/metrics';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultReader } from '../mount/ports';
@@ -23,7 +24,15 @@ export interface ReaderOptions {
   gate: VaultGate;
   /** Receives the duration and outcome of every HTTP request to Key Vault; none recorded when absent. */
   metrics?: ProviderMetrics;
+  /** What sits between the node and the vault (an HTTPS proxy), for messages about answers that did not come from it. */
+  intermediary?: string;
 }
+
+/**
+ * Key Vault answers are a few KB (a secret is at most 25 KB, a listing page 25 items); a body beyond this is not an
+ * answer of Key Vault and is never buffered.
+ */
+export const KEY_VAULT_MAX_BODY_BYTES = 256 * 1024;
 
 type ReadKind = ReadContext['objectType'];
 
@@ -221,9 +230,19 @@ export class KeyVaultReader implements VaultReader {
     additionalPolicies: Array<{ policy: PipelinePolicy; position: 'perRetry' }>;
     agent: Agent;
     retryOptions: { maxRetries: number };
+    httpClient: HttpClient;
   } {
     const metrics = this.options.metrics;
     return {
+      httpClient: boundedHttpClient({
+        endpoint: `Key Vault "${this.vaultName}"`,
+        maxBodyBytes: KEY_VAULT_MAX_BODY_BYTES,
+        requireJson: true,
+        describeTransportErrors: false,
+        // Every answer of Key Vault carries it; a 4xx/5xx without it and without JSON came from something in between.
+        serviceHeader: 'x-ms-request-id',
+        ...(this.options.intermediary ? { intermediary: this.options.intermediary } : {}),
+      }),
       userAgentOptions: { userAgentPrefix: this.options.userAgentPrefix },
       additionalPolicies: metrics ? [{ policy: keyVaultMetricsPolicy(metrics), position: 'perRetry' }] : [],
       // Our keep-alive pool; the SDK's proxy policy leaves requests that already have an agent alone.

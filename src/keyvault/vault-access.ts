@@ -57,6 +57,7 @@ export class AzureVaultAccess implements VaultAccess {
     const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
       userAgentPrefix,
       agent: connections.agentFor(url),
+      ...(connections.intermediaryFor(url) ? { intermediary: connections.intermediaryFor(url)! } : {}),
       gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
       ...(metrics ? { metrics } : {}),
     });
