@@ -25,6 +25,7 @@ import {
   managedIdentityKey,
   type AmbientWorkloadIdentity,
 } from './managed-identity';
+import { IMDS_NAME } from './imds-credential';
 import { describePodIdentity, podIdentityKey, PodIdentityCredential } from './pod-identity';
 import { translateEntraError, type TokenErrorContext } from './token-errors';
 import { createTokenProxyCredential, tokenProxyKey, TokenProxyTransport, type TokenProxyConfig } from './token-proxy';
@@ -38,6 +39,21 @@ export interface ResolvedCredential {
   description: string;
   mode: IdentityMode;
   credential: TokenCredential;
+}
+
+/** Who issues tokens in each mode, for messages about a token that did not come. */
+export function tokenEndpointOf(mode: IdentityMode): string {
+  switch (mode) {
+    case 'vmManagedIdentity':
+      return IMDS_NAME;
+    case 'servicePrincipal':
+    case 'workloadIdentity':
+      return "the cloud's token service (Entra ID)";
+    case 'podIdentity':
+      return 'NMI (aad-pod-identity)';
+    case 'tokenProxy':
+      return 'the token proxy (identity binding)';
+  }
 }
 
 export interface CredentialOptions {
@@ -63,12 +79,19 @@ interface Entry {
 }
 
 const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
+/**
+ * A managed identity token is re-checked with IMDS after this long although it is valid for 24 h: IMDS answers from
+ * its own cache in milliseconds, and an identity removed from the node pool then stops mounting within this bound.
+ */
+export const MANAGED_IDENTITY_RECHECK_MS = 5 * 60_000;
 
 export class CredentialCache {
   private readonly cache: BoundedCache<string, Entry>;
   private readonly metrics: ProviderMetrics;
   private readonly maxAgeMs: number;
   private tokenProxy: TokenProxyTransport | undefined;
+  /** Told when an identity is forgotten because its token endpoint refused it (the vault readers drop theirs). */
+  onDropped: ((key: string) => void) | undefined;
 
   constructor(private readonly options: CredentialOptions) {
     this.cache = new BoundedCache(options.maxEntries ?? 1000);
@@ -92,7 +115,19 @@ export class CredentialCache {
     this.metrics.countCacheLookup('credential', false);
     const resolved = this.create(key, identity, cloud, tenantId);
     this.cache.set(key, { resolved, notAfter: Math.min(now + this.maxAgeMs, notAfter) });
+    this.metrics.setCacheEntries('credential', this.cache.size);
     return resolved;
+  }
+
+  /**
+   * Forgets an identity the token service refused (wrong secret, unknown client, rejected assertion). Hostile or
+   * careless variety (a thousand different wrong secrets) then costs nothing lasting: only identities that work stay.
+   */
+  private drop(key: string, resolved: ResolvedCredential): void {
+    if (this.cache.get(key)?.resolved !== resolved) return;
+    this.cache.delete(key);
+    this.metrics.setCacheEntries('credential', this.cache.size);
+    this.onDropped?.(key);
   }
 
   private keyOf(identity: IdentitySpec, cloud: Cloud, tenantId: string): { key: string; notAfter: number } {
@@ -119,8 +154,28 @@ export class CredentialCache {
 
   private create(key: string, identity: IdentitySpec, cloud: Cloud, tenantId: string): ResolvedCredential {
     const { userAgentPrefix } = this.options;
+    let self: ResolvedCredential | undefined;
     const cached = (mode: IdentityMode, inner: TokenCredential, translate?: (err: unknown) => unknown): TokenCredential =>
-      new CachingCredential(inner, { mode, metrics: this.metrics, ...(translate ? { translate } : {}) });
+      new CachingCredential(inner, {
+        mode,
+        metrics: this.metrics,
+        ...(translate ? { translate } : {}),
+        ...(mode === 'vmManagedIdentity' ? { maxTokenAgeMs: MANAGED_IDENTITY_RECHECK_MS } : {}),
+        onRefused: () => self && this.drop(key, self),
+      });
+    const made = this.build(key, identity, cloud, tenantId, cached, userAgentPrefix);
+    self = made;
+    return made;
+  }
+
+  private build(
+    key: string,
+    identity: IdentitySpec,
+    cloud: Cloud,
+    tenantId: string,
+    cached: (mode: IdentityMode, inner: TokenCredential, translate?: (err: unknown) => unknown) => TokenCredential,
+    userAgentPrefix: string,
+  ): ResolvedCredential {
 
     switch (identity.mode) {
       case 'vmManagedIdentity': {

@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ProviderError } from '../errors';
-import type { CredentialCache } from '../identity/credentials';
+import { tokenEndpointOf, type CredentialCache } from '../identity/credentials';
 import type { VaultAccess, VaultReader } from '../mount/ports';
 import type { MountSpec } from '../mount/types';
 import type { ProviderMetrics } from '../observability/metrics';
@@ -40,6 +40,11 @@ export class AzureVaultAccess implements VaultAccess {
   ) {
     this.readers = new BoundedCache(options.maxReaders ?? 500);
     this.gates = new BoundedCache(options.maxReaders ?? 500);
+    // A refused identity leaves no reader (SDK clients, pipelines) behind either.
+    credentials.onDropped = (credentialKey) => {
+      this.readers.deleteWhere((key) => key.endsWith(`|${credentialKey}`));
+      options.metrics?.setCacheEntries('vault_client', this.readers.size);
+    };
   }
 
   async open(spec: MountSpec): Promise<VaultReader> {
@@ -59,9 +64,12 @@ export class AzureVaultAccess implements VaultAccess {
       agent: connections.agentFor(url),
       ...(connections.intermediaryFor(url) ? { intermediary: connections.intermediaryFor(url)! } : {}),
       gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
+      mode: resolved.mode,
+      tokenEndpoint: tokenEndpointOf(resolved.mode),
       ...(metrics ? { metrics } : {}),
     });
     this.readers.set(key, { reader, credential: resolved.credential });
+    metrics?.setCacheEntries('vault_client', this.readers.size);
     return reader;
   }
 

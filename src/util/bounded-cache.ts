@@ -41,6 +41,17 @@ export class BoundedCache<K, V> {
     return value;
   }
 
+  delete(key: K): boolean {
+    return this.entries.delete(key);
+  }
+
+  /** Removes every entry whose key matches (a linear scan: for rare events such as a refused identity). */
+  deleteWhere(matches: (key: K) => boolean): number {
+    let n = 0;
+    for (const key of [...this.entries.keys()]) if (matches(key) && this.entries.delete(key)) n++;
+    return n;
+  }
+
   get size(): number {
     return this.entries.size;
   }
