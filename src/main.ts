@@ -94,7 +94,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     'starting Azure Key Vault provider',
   );
   // The HTTP ports first: a port conflict fails start-up before the socket exists for the driver to find.
-  const metricsServer = await startMetricsServer(config.prometheusPort, metrics, logger);
+  const metricsServer = await startMetricsServer(config.prometheusPort, metrics, logger, config.prometheusAddress);
   let healthz: RunningHttpEndpoint | undefined;
   let server: RunningServer;
   // On Windows, libuv serves unix:// paths as named pipes, but the driver dials AF_UNIX: the addon provides it.

@@ -6,6 +6,8 @@
  * reference manifests may still pass and which have no meaning here.
  */
 
+import { isIP } from 'node:net';
+
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 export interface ProviderConfig {
@@ -14,9 +16,11 @@ export interface ProviderConfig {
   writeCertAndKeyInSeparateFiles: boolean;
   /** Default cloud for SecretProviderClasses that do not set `cloudName`. */
   cloudName: string;
-  healthz: { port: number; path: string; timeoutMs: number };
+  healthz: { port: number; path: string; timeoutMs: number; address: string };
   metricsBackend: string;
   prometheusPort: number;
+  /** Where /metrics listens; '' = every address, as the reference. */
+  prometheusAddress: string;
   logFormatJson: boolean;
   verbosity: number;
   customUserAgent: string;
@@ -51,9 +55,11 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   constructPemChain: true,
   writeCertAndKeyInSeparateFiles: false,
   cloudName: 'AzurePublicCloud',
-  healthz: { port: 8989, path: '/healthz', timeoutMs: 5000 },
+  // '' listens on every address, as the reference does (the DaemonSet runs on the host network: the node's addresses).
+  healthz: { port: 8989, path: '/healthz', timeoutMs: 5000, address: '' },
   metricsBackend: 'Prometheus',
   prometheusPort: 8898,
+  prometheusAddress: '',
   logFormatJson: false,
   verbosity: 0,
   customUserAgent: '',
@@ -83,7 +89,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'healthz-port': { type: 'int', apply: (c, v) => (c.healthz.port = parsePort(v)) },
   'healthz-path': { type: 'string', apply: (c, v) => (c.healthz.path = v.startsWith('/') ? v : `/${v}`) },
   'healthz-timeout': { type: 'duration', apply: (c, v) => (c.healthz.timeoutMs = parseDuration(v)) },
+  'healthz-address': { type: 'string', apply: (c, v) => (c.healthz.address = parseListenAddress(v)) },
   'metrics-backend': { type: 'string', apply: (c, v) => (c.metricsBackend = v) },
+  'prometheus-address': { type: 'string', apply: (c, v) => (c.prometheusAddress = parseListenAddress(v)) },
   'prometheus-port': { type: 'int', apply: (c, v) => (c.prometheusPort = parsePort(v)) },
   'log-format-json': { type: 'bool', apply: (c, v) => (c.logFormatJson = parseBool(v)) },
   v: { type: 'int', apply: (c, v) => (c.verbosity = parseNonNegativeInt(v)) },
@@ -203,6 +211,13 @@ function parseAbsoluteDir(value: string): string {
   // "/" would allow every file of the container: refuse it rather than silently open everything up.
   if (value.replace(/\/+$/, '') === '') throw new Error('the root directory would allow every file: name a folder');
   return value.replace(/\/+$/, '');
+}
+
+/** An IP address to listen on ('' = all); IPv6 with or without brackets. Host names are refused: they may resolve to several. */
+function parseListenAddress(value: string): string {
+  const address = value.replace(/^\[(.*)\]$/, '$1');
+  if (address !== '' && isIP(address) === 0) throw new Error('expected an IP address such as 127.0.0.1 or ::1, or empty for every address');
+  return address;
 }
 
 function parsePort(value: string): number {
