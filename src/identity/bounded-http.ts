@@ -11,6 +11,7 @@
  *    was, never with the parser's message: V8's JSON errors quote the text, which may hold a secret.
  * Failures are BoundedHttpErrors that say which endpoint did what, in words safe for a pod's events: no body, ever.
  */
+import type { Agent } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createDefaultHttpClient, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
 
@@ -57,6 +58,11 @@ export interface BoundedHttpOptions {
    * classifies the SDK's own network errors, so its client keeps them as they are.
    */
   describeTransportErrors?: boolean;
+  /**
+   * The process's shared keep-alive agent for a URL (the same proxy rules as the SDK's). Without it every credential's
+   * client kept its own connections (and proxy tunnels) open: a thousand short-lived identities, a thousand sockets.
+   */
+  agentFor?: (url: string) => Agent;
 }
 
 /** Every status code, for `streamResponseStatusCodes`: the SDK's client then hands us the body unread. */
@@ -72,8 +78,17 @@ export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
       const timeout = options.timeoutMs !== undefined ? new AbortController() : undefined;
       const timer = timeout ? setTimeout(() => timeout.abort(), options.timeoutMs) : undefined;
       const callerSignal = request.abortSignal;
-      if (timeout) request.abortSignal = callerSignal ? AbortSignal.any([callerSignal as AbortSignal, timeout.signal]) : timeout.signal;
+      // A plain controller with the caller's abort forwarded, not AbortSignal.any: the SDK's client removes its abort
+      // listener from the request's signal only once the body stream has ended, and a composite signal that still has
+      // a listener is kept alive by Node for good, with the whole pipeline it references (a leak per credential).
+      const forward = (): void => timeout?.abort();
+      if (timeout) {
+        if (callerSignal?.aborted) timeout.abort();
+        callerSignal?.addEventListener('abort', forward);
+        request.abortSignal = timeout.signal;
+      }
       request.streamResponseStatusCodes = ANY_STATUS;
+      if (options.agentFor && request.url.startsWith('https:')) request.agent = options.agentFor(request.url);
       try {
         const response = await inner.sendRequest(request);
         if (callerStreams && response.readableStreamBody && (callerStreams.has(response.status) || callerStreams.has(Number.POSITIVE_INFINITY))) {
@@ -97,6 +112,7 @@ export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
         throw transportFailure(err, options.endpoint, where);
       } finally {
         clearTimeout(timer);
+        callerSignal?.removeEventListener('abort', forward);
         request.abortSignal = callerSignal;
         request.streamResponseStatusCodes = callerStreams;
       }

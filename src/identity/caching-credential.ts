@@ -116,7 +116,12 @@ export class CachingCredential implements RenewableCredential {
     // The shared request must not die with the first mount's signal: others may be waiting on it.
     const { abortSignal: _ignored, ...rest } = options ?? {};
     try {
-      const token = await this.inner.getToken(scopes, { ...rest, abortSignal: AbortSignal.timeout(ACQUIRE_TIMEOUT_MS) });
+      // A timer cleared when the acquisition ends, not AbortSignal.timeout: that one lives its full minute, holding
+      // whatever listens to it (the credential and its HTTP client), so a burst of refused identities stayed in memory.
+      const bound = new AbortController();
+      const timer = setTimeout(() => bound.abort(), ACQUIRE_TIMEOUT_MS);
+      timer.unref();
+      const token = await this.inner.getToken(scopes, { ...rest, abortSignal: bound.signal }).finally(() => clearTimeout(timer));
       if (!token) throw new Error('the credential returned no token');
       this.options.metrics.countTokenRequest(this.options.mode, 'success');
       // refreshAfterTimestamp is dropped: the Key Vault clients would otherwise ask again on every request once it

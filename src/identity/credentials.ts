@@ -6,6 +6,7 @@
  * Entra ID, NMI or the token proxy once per token lifetime. A mount that presents another secret or another service
  * account token gets its own entry, and Azure decides about it afresh.
  */
+import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Cloud } from '../keyvault/clouds';
 import type { IdentitySpec } from '../mount/types';
@@ -70,6 +71,8 @@ export interface CredentialOptions {
   ambientWorkloadIdentity?: AmbientWorkloadIdentity;
   /** IMDS's origin (AZURE_POD_IDENTITY_AUTHORITY_HOST); the well-known address when absent. */
   imdsEndpoint?: string;
+  /** The process's shared keep-alive connections (and proxy tunnels) for Entra ID, by URL. */
+  agentFor?: (url: string) => Agent;
 }
 
 interface Entry {
@@ -188,6 +191,7 @@ export class CredentialCache {
         const recorder = new TransportErrorRecorder();
         const inner = createServicePrincipalCredential(cloud, tenantId, identity.clientId, identity.clientSecret, {
           userAgentPrefix,
+          ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
           additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
         });
         const ctx: TokenErrorContext = {
@@ -206,6 +210,7 @@ export class CredentialCache {
         const recorder = new TransportErrorRecorder();
         const inner = createWorkloadIdentityCredential(cloud, tenantId, identity.clientId, identity.serviceAccountToken, {
           userAgentPrefix,
+          ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
           additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
         });
         const ctx: TokenErrorContext = {

@@ -4,6 +4,7 @@
  * client ID and secret or token are the mount's own: nothing comes from the provider's environment.
  */
 import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
+import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { Cloud } from '../keyvault/clouds';
@@ -19,7 +20,7 @@ export const TOKEN_SERVICE_MAX_BODY_BYTES = 64 * 1024;
 export const TOKEN_SERVICE_MAX_RETRY_AFTER_MS = 5_000;
 
 /** The bounded HTTP client of one token service (see bounded-http.ts). */
-export function tokenServiceHttpClient(endpoint: string, inner?: HttpClient): HttpClient {
+export function tokenServiceHttpClient(endpoint: string, inner?: HttpClient, agentFor?: (url: string) => Agent): HttpClient {
   return boundedHttpClient({
     endpoint,
     maxBodyBytes: TOKEN_SERVICE_MAX_BODY_BYTES,
@@ -27,6 +28,7 @@ export function tokenServiceHttpClient(endpoint: string, inner?: HttpClient): Ht
     maxRetryAfterMs: TOKEN_SERVICE_MAX_RETRY_AFTER_MS,
     requireJson: true,
     ...(inner ? { inner } : {}),
+    ...(agentFor ? { agentFor } : {}),
   });
 }
 
@@ -34,6 +36,8 @@ export interface EntraCredentialOptions {
   userAgentPrefix: string;
   /** Extra pipeline policies for the credential's HTTP client (e.g. the transport error recorder). */
   additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }>;
+  /** The process's shared connections (see bounded-http.ts). */
+  agentFor?: (url: string) => Agent;
 }
 
 /** SDK options shared by both flows: the cloud's authority, and no instance discovery for custom clouds. */
@@ -45,7 +49,7 @@ function sdkOptions(cloud: Cloud, options: EntraCredentialOptions): {
   httpClient: HttpClient;
 } {
   return {
-    httpClient: tokenServiceHttpClient(cloud.knownAuthority ? 'Entra ID' : "the cloud's token service (Entra ID or AD FS)"),
+    httpClient: tokenServiceHttpClient(cloud.knownAuthority ? 'Entra ID' : "the cloud's token service (Entra ID or AD FS)", undefined, options.agentFor),
     ...(options.additionalPolicies ? { additionalPolicies: options.additionalPolicies } : {}),
     authorityHost: cloud.authorityHost,
     // MSAL knows the four named clouds' authorities without asking; a custom cloud (Azure Stack Hub, AD FS) would

@@ -92,6 +92,26 @@ describe('5. unbounded input is refused before it can hold the provider', () => 
     expect((results[3] as { files: unknown[] }).files).toHaveLength(1);
   });
 
+  it('objects texts that are slow to parse (within the bound) do not hold other mounts or /healthz', async () => {
+    // Deep flow nesting and many keys: each takes the YAML parser a good fraction of a second, in a worker thread.
+    const nested = `array: []\nx: [${'[[[1]]],'.repeat(15_000)}]\n`;
+    const keys = `array: []\n${Array.from({ length: 12_000 }, (_, i) => `k${i}: v`).join('\n')}\n`;
+    const finished: string[] = [];
+    const slow = [nested, keys, nested, keys].map((text, i) =>
+      provider.client.mount(request({ objects: text }), { deadlineMs: 60_000 }).then(
+        () => finished.push(`slow${i}`),
+        () => finished.push(`slow${i}`),
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const small = provider.client.mount(request()).then(() => finished.push('small'));
+    const health = fetch(`http://127.0.0.1:${provider.healthzPort}/healthz`).then((r) => finished.push(`healthz ${r.status}`));
+    await Promise.all([...slow, small, health]);
+    // The small mount and the health check were answered while the slow texts were still being parsed.
+    expect(finished.indexOf('small')).toBeLessThan(finished.indexOf('slow3'));
+    expect(finished.indexOf('healthz 200')).toBeLessThan(finished.indexOf('slow3'));
+  }, 60_000);
+
   it('a mapping with thousands of keys under the size bound is checked for duplicates in one pass', async () => {
     const keys = Array.from({ length: 9_000 }, (_, i) => `k${i}: v`).join('\n');
     await refusedUpFront(request({ objects: `${keys}\nk1: again\n` }), 'the key "k1" appears twice');
