@@ -61,6 +61,8 @@ export interface CredentialOptions {
   userAgentPrefix: string;
   /** Distinct identities kept; beyond this the least recently used is dropped. Default 1000. */
   maxEntries?: number;
+  /** Estimated memory the cached identities may hold together; default CREDENTIAL_CACHE_MAX_BYTES. */
+  maxMemoryBytes?: number;
   /** An entry is rebuilt after this long (default 24 h); workload identity entries end with their token's expiry. */
   maxAgeMs?: number;
   /** Token acquisitions and credential cache lookups are recorded here. */
@@ -88,6 +90,24 @@ const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
  */
 export const MANAGED_IDENTITY_RECHECK_MS = 5 * 60_000;
 
+/**
+ * Estimated memory one cached identity keeps alive (measured on Node 20 with the SDK versions in the lockfile): an
+ * identity that asks Entra ID holds an MSAL client and its HTTP pipeline, and its vault reader the Key Vault SDK
+ * clients; a managed or pod identity holds little beyond its tokens and reader.
+ */
+const ENTRY_BYTES: Record<IdentityMode, number> = {
+  vmManagedIdentity: 16 * 1024,
+  podIdentity: 16 * 1024,
+  servicePrincipal: 96 * 1024,
+  workloadIdentity: 96 * 1024,
+  tokenProxy: 96 * 1024,
+};
+/**
+ * What the cached identities may hold together: about 340 Entra ID identities (a node runs at most 250 pods, each
+ * workload identity pod presenting its own token), well inside the chart's memory limit whatever the churn.
+ */
+export const CREDENTIAL_CACHE_MAX_BYTES = 32 * 1024 * 1024;
+
 export class CredentialCache {
   private readonly cache: BoundedCache<string, Entry>;
   private readonly metrics: ProviderMetrics;
@@ -97,7 +117,15 @@ export class CredentialCache {
   onDropped: ((key: string) => void) | undefined;
 
   constructor(private readonly options: CredentialOptions) {
-    this.cache = new BoundedCache(options.maxEntries ?? 1000);
+    this.cache = new BoundedCache<string, Entry>(options.maxEntries ?? 1000, Number.POSITIVE_INFINITY, Date.now, {
+      maxWeight: options.maxMemoryBytes ?? CREDENTIAL_CACHE_MAX_BYTES,
+      weigh: (entry) => ENTRY_BYTES[entry.resolved.mode],
+    });
+    // An identity dropped for room takes its vault readers with it.
+    this.cache.onEvict = (key) => {
+      this.metrics.setCacheEntries('credential', this.cache.size);
+      this.onDropped?.(key);
+    };
     this.metrics = options.metrics ?? noopMetrics;
     this.maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
   }
