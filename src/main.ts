@@ -42,6 +42,8 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
   const userAgentPrefix = ['csi-provider-azure/' + providerVersion(), config.customUserAgent].filter(Boolean).join(' ');
   const metrics = createMetrics(config);
 
+  // One pool of kept connections (and proxy tunnels) for Key Vault and Entra ID alike.
+  const connections = new KeyVaultConnections(proxySettingsFrom(process.env), { maxSocketsPerHost: config.maxRequestsPerVault });
   const credentials = new CredentialCache({
     userAgentPrefix,
     metrics,
@@ -57,13 +59,16 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       tenantId: Boolean(process.env['AZURE_TENANT_ID']),
       federatedTokenFile: Boolean(process.env['AZURE_FEDERATED_TOKEN_FILE']),
     },
+    agentFor: (url) => connections.agentFor(url),
+    // The Azure SDKs' convention for another IMDS address (aad-pod-identity's NMI, and our tests' stand-in).
+    ...(process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] ? { imdsEndpoint: process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] } : {}),
   });
-  const connections = new KeyVaultConnections(proxySettingsFrom(process.env), { maxSocketsPerHost: config.maxRequestsPerVault });
   const vaults = new AzureVaultAccess(credentials, {
     userAgentPrefix,
     metrics,
     connections,
     maxRequestsPerVault: config.maxRequestsPerVault,
+    cloudFiles: { dir: config.cloudEnvFileDir },
   });
   const mounts = new MountService(
     vaults,
@@ -86,11 +91,12 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       maxFetchesPerMount: config.maxFetchesPerMount,
       maxRequestsPerVault: config.maxRequestsPerVault,
       credentialCacheSize: config.credentialCacheSize,
+      cloudEnvFileDir: config.cloudEnvFileDir,
     },
     'starting Azure Key Vault provider',
   );
   // The HTTP ports first: a port conflict fails start-up before the socket exists for the driver to find.
-  const metricsServer = await startMetricsServer(config.prometheusPort, metrics, logger);
+  const metricsServer = await startMetricsServer(config.prometheusPort, metrics, logger, config.prometheusAddress);
   let healthz: RunningHttpEndpoint | undefined;
   let server: RunningServer;
   // On Windows, libuv serves unix:// paths as named pipes, but the driver dials AF_UNIX: the addon provides it.

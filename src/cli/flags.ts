@@ -6,6 +6,8 @@
  * reference manifests may still pass and which have no meaning here.
  */
 
+import { isIP } from 'node:net';
+
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 export interface ProviderConfig {
@@ -14,9 +16,11 @@ export interface ProviderConfig {
   writeCertAndKeyInSeparateFiles: boolean;
   /** Default cloud for SecretProviderClasses that do not set `cloudName`. */
   cloudName: string;
-  healthz: { port: number; path: string; timeoutMs: number };
+  healthz: { port: number; path: string; timeoutMs: number; address: string };
   metricsBackend: string;
   prometheusPort: number;
+  /** Where /metrics listens; '' = every address, as the reference. */
+  prometheusAddress: string;
   logFormatJson: boolean;
   verbosity: number;
   customUserAgent: string;
@@ -30,6 +34,8 @@ export interface ProviderConfig {
   maxRequestsPerVault: number;
   /** Identities whose credentials (and tokens, vault clients) are kept between mounts; 0 builds them anew per mount. */
   credentialCacheSize: number;
+  /** The only directory whose files a SecretProviderClass may name in cloudEnvFileName. */
+  cloudEnvFileDir: string;
 }
 
 export type ParsedCommandLine =
@@ -49,9 +55,11 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   constructPemChain: true,
   writeCertAndKeyInSeparateFiles: false,
   cloudName: 'AzurePublicCloud',
-  healthz: { port: 8989, path: '/healthz', timeoutMs: 5000 },
+  // '' listens on every address, as the reference does (the DaemonSet runs on the host network: the node's addresses).
+  healthz: { port: 8989, path: '/healthz', timeoutMs: 5000, address: '' },
   metricsBackend: 'Prometheus',
   prometheusPort: 8898,
+  prometheusAddress: '',
   logFormatJson: false,
   verbosity: 0,
   customUserAgent: '',
@@ -65,6 +73,9 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   // whose limits (a few thousand requests per 10 s) are shared by every node of the cluster.
   maxRequestsPerVault: 64,
   credentialCacheSize: 1000,
+  // Inside the provider's container this folder holds only what the chart mounts (the reference's documented place
+  // for the Azure Stack Hub file), never the node's own files.
+  cloudEnvFileDir: '/etc/kubernetes',
 }) as ProviderConfig;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -78,7 +89,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'healthz-port': { type: 'int', apply: (c, v) => (c.healthz.port = parsePort(v)) },
   'healthz-path': { type: 'string', apply: (c, v) => (c.healthz.path = v.startsWith('/') ? v : `/${v}`) },
   'healthz-timeout': { type: 'duration', apply: (c, v) => (c.healthz.timeoutMs = parseDuration(v)) },
+  'healthz-address': { type: 'string', apply: (c, v) => (c.healthz.address = parseListenAddress(v)) },
   'metrics-backend': { type: 'string', apply: (c, v) => (c.metricsBackend = v) },
+  'prometheus-address': { type: 'string', apply: (c, v) => (c.prometheusAddress = parseListenAddress(v)) },
   'prometheus-port': { type: 'int', apply: (c, v) => (c.prometheusPort = parsePort(v)) },
   'log-format-json': { type: 'bool', apply: (c, v) => (c.logFormatJson = parseBool(v)) },
   v: { type: 'int', apply: (c, v) => (c.verbosity = parseNonNegativeInt(v)) },
@@ -89,6 +102,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-fetches-per-mount': { type: 'int', apply: (c, v) => (c.maxFetchesPerMount = parsePositiveInt(v)) },
   'max-requests-per-vault': { type: 'int', apply: (c, v) => (c.maxRequestsPerVault = parsePositiveInt(v)) },
   'credential-cache-size': { type: 'int', apply: (c, v) => (c.credentialCacheSize = parseNonNegativeInt(v)) },
+  'cloud-env-file-dir': { type: 'string', apply: (c, v) => (c.cloudEnvFileDir = parseAbsoluteDir(v)) },
 };
 
 /** Flags the reference accepts that we take and ignore (klog's, and its pprof switch), so old manifests still start. */
@@ -190,6 +204,20 @@ function parsePositiveInt(value: string): number {
   const n = parseNonNegativeInt(value);
   if (n < 1) throw new Error('expected a whole number of at least 1');
   return n;
+}
+
+function parseAbsoluteDir(value: string): string {
+  if (!value.startsWith('/') || value.includes('\0')) throw new Error('expected an absolute directory path');
+  // "/" would allow every file of the container: refuse it rather than silently open everything up.
+  if (value.replace(/\/+$/, '') === '') throw new Error('the root directory would allow every file: name a folder');
+  return value.replace(/\/+$/, '');
+}
+
+/** An IP address to listen on ('' = all); IPv6 with or without brackets. Host names are refused: they may resolve to several. */
+function parseListenAddress(value: string): string {
+  const address = value.replace(/^\[(.*)\]$/, '$1');
+  if (address !== '' && isIP(address) === 0) throw new Error('expected an IP address such as 127.0.0.1 or ::1, or empty for every address');
+  return address;
 }
 
 function parsePort(value: string): number {

@@ -6,6 +6,7 @@
  * Entra ID, NMI or the token proxy once per token lifetime. A mount that presents another secret or another service
  * account token gets its own entry, and Azure decides about it afresh.
  */
+import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { Cloud } from '../keyvault/clouds';
 import type { IdentitySpec } from '../mount/types';
@@ -25,6 +26,7 @@ import {
   managedIdentityKey,
   type AmbientWorkloadIdentity,
 } from './managed-identity';
+import { IMDS_NAME } from './imds-credential';
 import { describePodIdentity, podIdentityKey, PodIdentityCredential } from './pod-identity';
 import { translateEntraError, type TokenErrorContext } from './token-errors';
 import { createTokenProxyCredential, tokenProxyKey, TokenProxyTransport, type TokenProxyConfig } from './token-proxy';
@@ -40,10 +42,27 @@ export interface ResolvedCredential {
   credential: TokenCredential;
 }
 
+/** Who issues tokens in each mode, for messages about a token that did not come. */
+export function tokenEndpointOf(mode: IdentityMode): string {
+  switch (mode) {
+    case 'vmManagedIdentity':
+      return IMDS_NAME;
+    case 'servicePrincipal':
+    case 'workloadIdentity':
+      return "the cloud's token service (Entra ID)";
+    case 'podIdentity':
+      return 'NMI (aad-pod-identity)';
+    case 'tokenProxy':
+      return 'the token proxy (identity binding)';
+  }
+}
+
 export interface CredentialOptions {
   userAgentPrefix: string;
   /** Distinct identities kept; beyond this the least recently used is dropped. Default 1000. */
   maxEntries?: number;
+  /** Estimated memory the cached identities may hold together; default CREDENTIAL_CACHE_MAX_BYTES. */
+  maxMemoryBytes?: number;
   /** An entry is rebuilt after this long (default 24 h); workload identity entries end with their token's expiry. */
   maxAgeMs?: number;
   /** Token acquisitions and credential cache lookups are recorded here. */
@@ -52,6 +71,10 @@ export interface CredentialOptions {
   tokenProxy?: TokenProxyConfig;
   /** Which workload identity variables the provider's own environment has (see managed-identity.ts). */
   ambientWorkloadIdentity?: AmbientWorkloadIdentity;
+  /** IMDS's origin (AZURE_POD_IDENTITY_AUTHORITY_HOST); the well-known address when absent. */
+  imdsEndpoint?: string;
+  /** The process's shared keep-alive connections (and proxy tunnels) for Entra ID, by URL. */
+  agentFor?: (url: string) => Agent;
 }
 
 interface Entry {
@@ -61,15 +84,48 @@ interface Entry {
 }
 
 const DEFAULT_MAX_AGE_MS = 24 * 3600_000;
+/**
+ * A managed identity token is re-checked with IMDS after this long although it is valid for 24 h: IMDS answers from
+ * its own cache in milliseconds, and an identity removed from the node pool then stops mounting within this bound.
+ */
+export const MANAGED_IDENTITY_RECHECK_MS = 5 * 60_000;
+
+/**
+ * Estimated memory one cached identity keeps alive (measured on Node 20 with the SDK versions in the lockfile): an
+ * identity that asks Entra ID holds an MSAL client and its HTTP pipeline, and its vault reader the Key Vault SDK
+ * clients; a managed or pod identity holds little beyond its tokens and reader.
+ */
+const ENTRY_BYTES: Record<IdentityMode, number> = {
+  vmManagedIdentity: 16 * 1024,
+  podIdentity: 16 * 1024,
+  servicePrincipal: 96 * 1024,
+  workloadIdentity: 96 * 1024,
+  tokenProxy: 96 * 1024,
+};
+/**
+ * What the cached identities may hold together: about 340 Entra ID identities (a node runs at most 250 pods, each
+ * workload identity pod presenting its own token), well inside the chart's memory limit whatever the churn.
+ */
+export const CREDENTIAL_CACHE_MAX_BYTES = 32 * 1024 * 1024;
 
 export class CredentialCache {
   private readonly cache: BoundedCache<string, Entry>;
   private readonly metrics: ProviderMetrics;
   private readonly maxAgeMs: number;
   private tokenProxy: TokenProxyTransport | undefined;
+  /** Told when an identity is forgotten because its token endpoint refused it (the vault readers drop theirs). */
+  onDropped: ((key: string) => void) | undefined;
 
   constructor(private readonly options: CredentialOptions) {
-    this.cache = new BoundedCache(options.maxEntries ?? 1000);
+    this.cache = new BoundedCache<string, Entry>(options.maxEntries ?? 1000, Number.POSITIVE_INFINITY, Date.now, {
+      maxWeight: options.maxMemoryBytes ?? CREDENTIAL_CACHE_MAX_BYTES,
+      weigh: (entry) => ENTRY_BYTES[entry.resolved.mode],
+    });
+    // An identity dropped for room takes its vault readers with it.
+    this.cache.onEvict = (key) => {
+      this.metrics.setCacheEntries('credential', this.cache.size);
+      this.onDropped?.(key);
+    };
     this.metrics = options.metrics ?? noopMetrics;
     this.maxAgeMs = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
   }
@@ -90,7 +146,19 @@ export class CredentialCache {
     this.metrics.countCacheLookup('credential', false);
     const resolved = this.create(key, identity, cloud, tenantId);
     this.cache.set(key, { resolved, notAfter: Math.min(now + this.maxAgeMs, notAfter) });
+    this.metrics.setCacheEntries('credential', this.cache.size);
     return resolved;
+  }
+
+  /**
+   * Forgets an identity the token service refused (wrong secret, unknown client, rejected assertion). Hostile or
+   * careless variety (a thousand different wrong secrets) then costs nothing lasting: only identities that work stay.
+   */
+  private drop(key: string, resolved: ResolvedCredential): void {
+    if (this.cache.get(key)?.resolved !== resolved) return;
+    this.cache.delete(key);
+    this.metrics.setCacheEntries('credential', this.cache.size);
+    this.onDropped?.(key);
   }
 
   private keyOf(identity: IdentitySpec, cloud: Cloud, tenantId: string): { key: string; notAfter: number } {
@@ -117,13 +185,33 @@ export class CredentialCache {
 
   private create(key: string, identity: IdentitySpec, cloud: Cloud, tenantId: string): ResolvedCredential {
     const { userAgentPrefix } = this.options;
+    let self: ResolvedCredential | undefined;
     const cached = (mode: IdentityMode, inner: TokenCredential, translate?: (err: unknown) => unknown): TokenCredential =>
-      new CachingCredential(inner, { mode, metrics: this.metrics, ...(translate ? { translate } : {}) });
+      new CachingCredential(inner, {
+        mode,
+        metrics: this.metrics,
+        ...(translate ? { translate } : {}),
+        ...(mode === 'vmManagedIdentity' ? { maxTokenAgeMs: MANAGED_IDENTITY_RECHECK_MS } : {}),
+        onRefused: () => self && this.drop(key, self),
+      });
+    const made = this.build(key, identity, cloud, tenantId, cached, userAgentPrefix);
+    self = made;
+    return made;
+  }
+
+  private build(
+    key: string,
+    identity: IdentitySpec,
+    cloud: Cloud,
+    tenantId: string,
+    cached: (mode: IdentityMode, inner: TokenCredential, translate?: (err: unknown) => unknown) => TokenCredential,
+    userAgentPrefix: string,
+  ): ResolvedCredential {
 
     switch (identity.mode) {
       case 'vmManagedIdentity': {
-        const inner = createManagedIdentityCredential(identity.userAssigned, userAgentPrefix, this.options.ambientWorkloadIdentity);
-        // IMDS errors keep the SDK's types: keyvault/errors.ts knows them (identity not found, unavailable).
+        const inner = createManagedIdentityCredential(identity.userAssigned, userAgentPrefix, this.options.ambientWorkloadIdentity, this.options.imdsEndpoint);
+        // ImdsCredential fails with TokenRequestErrors that name IMDS and the fix.
         return { key, mode: identity.mode, description: describeManagedIdentity(identity.userAssigned), credential: cached(identity.mode, inner) };
       }
       case 'servicePrincipal': {
@@ -131,9 +219,17 @@ export class CredentialCache {
         const recorder = new TransportErrorRecorder();
         const inner = createServicePrincipalCredential(cloud, tenantId, identity.clientId, identity.clientSecret, {
           userAgentPrefix,
+          ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
           additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
         });
-        const ctx: TokenErrorContext = { mode: identity.mode, identity: description, clientId: identity.clientId, tenantId, authorityHost: cloud.authorityHost };
+        const ctx: TokenErrorContext = {
+          mode: identity.mode,
+          identity: description,
+          clientId: identity.clientId,
+          tenantId,
+          authorityHost: cloud.authorityHost,
+          sent: [identity.clientSecret],
+        };
         return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
       }
       case 'workloadIdentity': {
@@ -142,6 +238,7 @@ export class CredentialCache {
         const recorder = new TransportErrorRecorder();
         const inner = createWorkloadIdentityCredential(cloud, tenantId, identity.clientId, identity.serviceAccountToken, {
           userAgentPrefix,
+          ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
           additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
         });
         const ctx: TokenErrorContext = {
@@ -151,6 +248,7 @@ export class CredentialCache {
           tenantId,
           authorityHost: cloud.authorityHost,
           serviceAccount,
+          sent: [identity.serviceAccountToken.token],
         };
         return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
       }
@@ -177,6 +275,7 @@ export class CredentialCache {
           tenantId,
           authorityHost: transport.url.replace(/\/+$/, ''),
           serviceAccount,
+          sent: [identity.serviceAccountToken.token],
         };
         return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
       }

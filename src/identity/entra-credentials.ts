@@ -4,16 +4,40 @@
  * client ID and secret or token are the mount's own: nothing comes from the provider's environment.
  */
 import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
+import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
 import type { Cloud } from '../keyvault/clouds';
 import type { ServiceAccountToken } from '../mount/types';
+import { boundedHttpClient } from './bounded-http';
 import { identityKey, secretDigest } from './identity-key';
+
+/** Entra ID and AD FS answer in well under a second; a token request silent for this long is given up. */
+export const TOKEN_SERVICE_TIMEOUT_MS = 15_000;
+/** Token service answers (metadata, tokens, errors) are a few KB. */
+export const TOKEN_SERVICE_MAX_BODY_BYTES = 64 * 1024;
+/** The longest Retry-After of a token service the SDK may follow inside one acquisition. */
+export const TOKEN_SERVICE_MAX_RETRY_AFTER_MS = 5_000;
+
+/** The bounded HTTP client of one token service (see bounded-http.ts). */
+export function tokenServiceHttpClient(endpoint: string, inner?: HttpClient, agentFor?: (url: string) => Agent): HttpClient {
+  return boundedHttpClient({
+    endpoint,
+    maxBodyBytes: TOKEN_SERVICE_MAX_BODY_BYTES,
+    timeoutMs: TOKEN_SERVICE_TIMEOUT_MS,
+    maxRetryAfterMs: TOKEN_SERVICE_MAX_RETRY_AFTER_MS,
+    requireJson: true,
+    ...(inner ? { inner } : {}),
+    ...(agentFor ? { agentFor } : {}),
+  });
+}
 
 export interface EntraCredentialOptions {
   userAgentPrefix: string;
   /** Extra pipeline policies for the credential's HTTP client (e.g. the transport error recorder). */
   additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }>;
+  /** The process's shared connections (see bounded-http.ts). */
+  agentFor?: (url: string) => Agent;
 }
 
 /** SDK options shared by both flows: the cloud's authority, and no instance discovery for custom clouds. */
@@ -22,8 +46,10 @@ function sdkOptions(cloud: Cloud, options: EntraCredentialOptions): {
   disableInstanceDiscovery: boolean;
   userAgentOptions: { userAgentPrefix: string };
   additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }>;
+  httpClient: HttpClient;
 } {
   return {
+    httpClient: tokenServiceHttpClient(cloud.knownAuthority ? 'Entra ID' : "the cloud's token service (Entra ID or AD FS)", undefined, options.agentFor),
     ...(options.additionalPolicies ? { additionalPolicies: options.additionalPolicies } : {}),
     authorityHost: cloud.authorityHost,
     // MSAL knows the four named clouds' authorities without asking; a custom cloud (Azure Stack Hub, AD FS) would

@@ -1,12 +1,12 @@
 /**
  * The node's managed identity (VM / VMSS), through IMDS: system-assigned, or a user-assigned identity chosen by client
- * ID or by ARM resource ID (sent as IMDS's msi_res_id).
+ * ID or by ARM resource ID (sent as IMDS's msi_res_id). The requests themselves are imds-credential.ts's.
  */
-import { ManagedIdentityCredential } from '@azure/identity';
 import type { TokenCredential } from '@azure/core-auth';
 import { ProviderError } from '../errors';
 import type { UserAssignedIdentity } from '../mount/types';
 import { identityKey } from './identity-key';
+import { ImdsCredential } from './imds-credential';
 
 /**
  * Which of the provider's own environment variables would make @azure/identity's ManagedIdentityCredential silently
@@ -32,8 +32,9 @@ export function createManagedIdentityCredential(
   selector: UserAssignedIdentity | undefined,
   userAgentPrefix: string,
   ambient: AmbientWorkloadIdentity | undefined,
+  imdsEndpoint?: string,
 ): TokenCredential {
-  // ManagedIdentityCredential turns into workload identity for the provider's own pod when these are set; a mount
+  // The SDK's ManagedIdentityCredential turns into workload identity for the provider's own pod when these are set; a mount
   // would then read the vault as the provider, not as the node identity its SecretProviderClass names.
   if (ambient?.tenantId && ambient.federatedTokenFile && (ambient.clientId || selector?.kind === 'clientId')) {
     throw new ProviderError(
@@ -44,8 +45,10 @@ export function createManagedIdentityCredential(
         'from the provider DaemonSet',
     );
   }
-  const sdkOptions = { userAgentOptions: { userAgentPrefix } };
-  if (selector?.kind === 'clientId') return new ManagedIdentityCredential({ clientId: selector.value, ...sdkOptions });
-  if (selector?.kind === 'resourceId') return new ManagedIdentityCredential({ resourceId: selector.value, ...sdkOptions });
-  return new ManagedIdentityCredential(sdkOptions);
+  // The check stays although IMDS is asked directly now: those variables on the DaemonSet are a mistake worth naming.
+  return new ImdsCredential(selector, {
+    identity: describeManagedIdentity(selector),
+    userAgent: userAgentPrefix,
+    ...(imdsEndpoint ? { endpoint: imdsEndpoint } : {}),
+  });
 }

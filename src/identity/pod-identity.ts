@@ -16,6 +16,8 @@ import type { Outcome } from '../observability/metrics';
 export const NMI_ENDPOINT = 'http://localhost:2579';
 /** NMI retries the identity assignment for up to ~80 s before it answers 404; a mount should not wait that long. */
 export const NMI_TIMEOUT_MS = 30_000;
+/** NMI's answers (a token, or one line of error text) are a few KB. */
+const NMI_MAX_BODY_BYTES = 64 * 1024;
 
 export interface PodRef {
   name: string;
@@ -75,11 +77,19 @@ export class PodIdentityCredential implements TokenCredential {
         req.destroy();
         reject(err);
       };
-      const req = httpRequest(url, {
-        method: 'GET',
-        // Only the pod's coordinates: NMI finds the pod's identity binding from them.
-        headers: { podname: this.pod.name, podns: this.pod.namespace },
-      });
+      let req: ReturnType<typeof httpRequest>;
+      try {
+        req = httpRequest(url, {
+          method: 'GET',
+          // Only the pod's coordinates: NMI finds the pod's identity binding from them.
+          headers: { podname: this.pod.name, podns: this.pod.namespace },
+        });
+      } catch {
+        // Node refuses header values with control characters; parameters.ts refuses such names first, this is the backstop.
+        settled = true;
+        reject(this.error('the pod name or namespace cannot be sent to NMI as a header (it contains characters a header may not)', 400));
+        return;
+      }
       const timer = setTimeout(
         () => fail(this.error(`NMI at ${this.endpoint} did not answer within ${this.timeoutMs / 1000} s`, 504)),
         this.timeoutMs,
@@ -96,12 +106,22 @@ export class PodIdentityCredential implements TokenCredential {
       };
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let length = 0;
+        res.on('data', (c: Buffer) => {
+          length += c.length;
+          // NMI answers a few KB; a huge body fails this request instead of being buffered.
+          if (length > NMI_MAX_BODY_BYTES) {
+            cleanup();
+            fail(this.error(`NMI at ${this.endpoint} answered with a body larger than ${NMI_MAX_BODY_BYTES / 1024} KiB; it was dropped unread`, 502));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('end', () => {
           cleanup();
           if (settled) return;
           settled = true;
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 64 * 1024) });
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
         });
         res.on('error', (err) => {
           cleanup();

@@ -6,7 +6,7 @@
 import { ProviderError, type StatusName } from '../errors';
 import type { IdentityMode, Outcome } from '../observability/metrics';
 import { outcomeOfError } from '../observability/outcome';
-import { scrub } from '../observability/scrub';
+import { redactSent, scrub } from '../observability/scrub';
 
 /** A failed token acquisition. `reason` is what happened, `fix` what to do; the message joins them. */
 export class TokenRequestError extends ProviderError {
@@ -39,6 +39,8 @@ export interface TokenErrorContext {
   authorityHost: string;
   /** namespace/name of the service account whose token was presented (workload identity, token proxy). */
   serviceAccount?: string;
+  /** What the credential sends (client secret, assertion): removed from any text the token service sends back. */
+  sent?: readonly string[];
 }
 
 /** An error answer of Entra ID (or AD FS, or the token proxy speaking for it), as far as the SDK error shows it. */
@@ -82,6 +84,15 @@ export function entraErrorOf(err: unknown): EntraError | undefined {
  * `transportError` is the last failure seen on the wire, which MSAL hides behind "network_error".
  */
 export function translateEntraError(err: unknown, ctx: TokenErrorContext, transportError?: string): unknown {
+  const translated = translate(err, ctx, transportError);
+  if (!(translated instanceof TokenRequestError) || !ctx.sent?.length) return translated;
+  // The service's description (and anything a proxy said) may quote the client secret or assertion we sent.
+  const reason = redactSent(translated.reason, ctx.sent);
+  if (reason === translated.reason) return translated;
+  return new TokenRequestError(translated.status, translated.identity, reason, translated.fix, translated.outcome, { cause: translated.cause });
+}
+
+function translate(err: unknown, ctx: TokenErrorContext, transportError?: string): unknown {
   if (err instanceof ProviderError) return err;
   if ((err as { name?: unknown } | null)?.name === 'AbortError') return err;
   const answer = entraErrorOf(err);

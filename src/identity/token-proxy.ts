@@ -26,6 +26,8 @@ import {
 } from '@azure/core-rest-pipeline';
 import type { Cloud } from '../keyvault/clouds';
 import type { ServiceAccountToken } from '../mount/types';
+import { tooLarge } from './bounded-http';
+import { TOKEN_SERVICE_MAX_BODY_BYTES, tokenServiceHttpClient } from './entra-credentials';
 import { identityKey, secretDigest } from './identity-key';
 import { TokenRequestError } from './token-errors';
 import { API_SERVER_HOST, discoverSniName, SERVICE_ACCOUNT_CA_FILE } from './token-proxy-sni';
@@ -88,7 +90,7 @@ export class TokenProxyTransport {
     } catch (err) {
       this.proxy = err as Error;
     }
-    this.httpClient = { sendRequest: (request) => this.send(request) };
+    this.httpClient = tokenServiceHttpClient('the token proxy', { sendRequest: (request) => this.send(request) });
   }
 
   /** The proxy URL as configured (for keys and messages). */
@@ -183,7 +185,17 @@ export class TokenProxyTransport {
       request.abortSignal?.addEventListener('abort', onAbort, { once: true });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let length = 0;
+        res.on('data', (c: Buffer) => {
+          length += c.length;
+          // Never buffer more than any answer of the proxy can be: a huge body fails this request, not the process.
+          if (length > TOKEN_SERVICE_MAX_BODY_BYTES) {
+            req.destroy();
+            finish(tooLarge('the token proxy', `the token proxy at ${new URL(target).origin}`, res.statusCode ?? 0, TOKEN_SERVICE_MAX_BODY_BYTES));
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('end', () => {
           const headers = createHttpHeaders();
           for (const [name, value] of Object.entries(res.headers)) {

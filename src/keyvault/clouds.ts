@@ -56,7 +56,8 @@ export function vaultUrl(vaultName: string, cloud: Cloud): string {
 /**
  * The cloud an Azure Stack Hub environment file describes (the azure-sdk-for-go format the reference reads):
  * `{"name", "activeDirectoryEndpoint", "keyVaultEndpoint", "keyVaultDNSSuffix", …}`. Field names match in any case, as
- * Go's JSON decoder does, so files written for the reference work unchanged. `path` only names the file in messages.
+ * Go's JSON decoder does, so files written for the reference work unchanged. `path` only names the file in messages;
+ * messages name the fields that are wrong, never their values (the text may be any file a SecretProviderClass named).
  */
 export function parseCloudEnvironment(text: string, path: string): Cloud {
   const where = `the cloud environment file "${path}" (cloudEnvFileName)`;
@@ -69,8 +70,9 @@ export function parseCloudEnvironment(text: string, path: string): Cloud {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch (err) {
-    throw invalid(`is not valid JSON (${(err as Error).message.slice(0, 120)})`);
+  } catch {
+    // The parser's message quotes the text: never shown, the file may be anything a SecretProviderClass pointed at.
+    throw invalid('is not valid JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('is not a JSON object');
   const field = (name: string): string => {
@@ -81,7 +83,7 @@ export function parseCloudEnvironment(text: string, path: string): Cloud {
 
   const suffix = field('keyVaultDNSSuffix').replace(/^\.+/, '').replace(/\/+$/, '').toLowerCase();
   if (!suffix) throw invalid('has no keyVaultDNSSuffix');
-  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix)) throw invalid(`has keyVaultDNSSuffix "${suffix.slice(0, 100)}", which is not a DNS name`);
+  if (!/^[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(suffix)) throw invalid('has a keyVaultDNSSuffix which is not a DNS name');
   const authority = httpsUrl(field('activeDirectoryEndpoint'), 'activeDirectoryEndpoint', invalid);
   // The reference derives the token resource from keyVaultEndpoint; a file without one means https://<suffix>.
   const keyVaultEndpoint = field('keyVaultEndpoint');
@@ -102,8 +104,8 @@ function httpsUrl(value: string, field: string, invalid: (why: string) => Provid
   try {
     url = new URL(value);
   } catch {
-    throw invalid(`has ${field} "${value.slice(0, 200)}", which is not a URL`);
+    throw invalid(`has a ${field} which is not a URL`);
   }
-  if (url.protocol !== 'https:') throw invalid(`has ${field} "${value.slice(0, 200)}", which is not https`);
+  if (url.protocol !== 'https:') throw invalid(`has a ${field} which is not https`);
   return value.replace(/\/+$/, '');
 }

@@ -95,6 +95,14 @@ export class KeyVaultConnections {
     return agent;
   }
 
+  /** What stands between the node and this vault, for messages: "the HTTPS proxy http://proxy:3128", or undefined. */
+  intermediaryFor(vaultUrl: string): string | undefined {
+    const { hostname } = new URL(vaultUrl);
+    if (this.proxy.proxyUrl === undefined || bypassesProxy(hostname, this.proxy.noProxy)) return undefined;
+    // The origin only: a proxy URL can carry credentials.
+    return `the HTTPS proxy ${new URL(this.proxy.proxyUrl).origin}`;
+  }
+
   /** Closes every pooled connection (shutdown). */
   destroy(): void {
     for (const agent of this.agents.values()) agent.destroy();

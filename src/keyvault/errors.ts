@@ -1,5 +1,6 @@
 import { isRestError } from '@azure/core-rest-pipeline';
 import { ProviderError, type StatusName } from '../errors';
+import { boundedHttpErrorIn } from '../identity/bounded-http';
 import { joinReasonAndFix, TokenRequestError } from '../identity/token-errors';
 import { scrub } from '../observability/scrub';
 import { isNetworkErrorCode } from '../util/network-errors';
@@ -34,7 +35,8 @@ export function describeRead(ctx: Pick<ReadContext, 'objectType' | 'objectName' 
 
 /**
  * Turns whatever the SDK threw into a ProviderError that names the object, the vault and the identity, keeps the
- * service's status and error code, and says what to do. Texts from Azure are scrubbed of anything token-shaped.
+ * service's status and error code, and says what to do. The service's own text is never shown: a body (or a parser's
+ * message about it, which quotes it) may hold the very secret that was read, or whatever a proxy in between sent.
  */
 export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
   const what = describeRead(ctx);
@@ -46,6 +48,16 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
     return make(err.status, `could not get a token for ${err.identity} to read ${what} from ${vault}: ${joinReasonAndFix(err.reason, err.fix)}`);
   }
   if (err instanceof ProviderError) return err;
+  const bounded = boundedHttpErrorIn(err);
+  if (bounded) {
+    const fix =
+      bounded.failure === 'foreign'
+        ? ": check HTTPS_PROXY/NO_PROXY and the proxy's or firewall's rules for the vault's host"
+        : bounded.failure === 'too-large' || bounded.failure === 'not-json'
+          ? ': something other than Key Vault may be answering for it (a proxy or firewall); the driver retries the mount'
+          : '';
+    return make('Unavailable', `could not read ${what} from ${vault}: ${bounded.message}${fix}`);
+  }
   if (err instanceof AttemptTimeoutError) {
     return make(
       'Unavailable',
@@ -69,14 +81,12 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
     );
   }
   if (name === 'CredentialUnavailableError') {
-    return make(
-      'Unavailable',
-      `no token for ${ctx.identity} is available to read ${what} from ${vault}: ${firstLine((err as Error).message)}`,
-    );
+    return make('Unavailable', `no token for ${ctx.identity} is available to read ${what} from ${vault}; the driver retries the mount`);
   }
   if (isRestError(err)) {
     const status = err.statusCode;
-    const code = err.code ? ` ${err.code}` : '';
+    const code = err.code && /^[A-Za-z_]{1,60}$/.test(err.code) ? ` ${err.code}` : '';
+    // Read to tell cases apart, never shown.
     const service = firstLine(err.message);
     if (status === undefined || isNetworkErrorCode(err.code)) {
       return make(
@@ -85,7 +95,7 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
           'network policies and any HTTPS_PROXY',
       );
     }
-    const cause = `(${status}${code}: ${service})`;
+    const cause = `(${status}${code})`;
     if (status === 404) return make('NotFound', `${what} was not found in ${vault} ${cause}: check objectName and objectVersion`);
     if (status === 403 && DISABLED.test(service)) {
       // Key Vault answers a disabled version with 403 too; access rights are not the problem, so say what is.
@@ -112,18 +122,19 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
     }
     if (status === 400) return make('InvalidArgument', `${vault} rejected the request for ${what} ${cause}`);
     if (status >= 500) return make('Unavailable', `${vault} failed to serve ${what} ${cause}`);
+    if (status < 400) return make('Unavailable', `${vault} answered the request for ${what} with an answer that could not be read ${cause}`);
     return make('Internal', `${vault} answered the request for ${what} with an unexpected status ${cause}`);
   }
   if (name === 'AbortError') return make('Cancelled', `reading ${what} from ${vault} was cancelled`);
-  return make('Internal', `reading ${what} from ${vault} failed unexpectedly: ${firstLine(String((err as Error)?.message ?? err))}`);
+  // An error of our own code or of a library: its text is no message for a pod; its kind helps the provider's log.
+  return make('Internal', `reading ${what} from ${vault} failed unexpectedly (${typeof name === 'string' ? name : 'error'}); see the provider log`);
 }
 
-/** The useful part of an @azure/identity AuthenticationError: the status and the service's description. */
+/** What an @azure/identity AuthenticationError may show: the status and the OAuth error word, never the description. */
 function describeAuthError(err: unknown): string {
-  const e = err as { statusCode?: number; errorResponse?: { error?: string; errorDescription?: string }; message?: string };
-  const description = e.errorResponse?.errorDescription || e.errorResponse?.error || e.message || 'unknown error';
-  const status = e.statusCode ? `${e.statusCode} ` : '';
-  return `${status}${firstLine(description)}`;
+  const e = err as { statusCode?: number; errorResponse?: { error?: string } };
+  const word = e.errorResponse?.error && /^[a-z_]{1,60}$/i.test(e.errorResponse.error) ? e.errorResponse.error : 'error';
+  return `the token service answered ${e.statusCode ? `${e.statusCode} ` : ''}${word}`;
 }
 
 function firstLine(text: string): string {

@@ -3,9 +3,12 @@ import type { CertificateClient } from '@azure/keyvault-certificates';
 import type { KeyClient } from '@azure/keyvault-keys';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
-import type { PipelinePolicy } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
+import { boundedHttpClient } from '../identity/bounded-http';
 import { ProviderError } from '../errors';
-import type { ProviderMetrics } from '../observability/metrics';
+import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
+import { isRenewable } from '../identity/caching-credential';
+import { isRestError } from '@azure/core-rest-pipeline';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultReader } from '../mount/ports';
 import type { ObjectType } from '../mount/types';
 import { describeRead, toProviderError, type ReadContext } from './errors';
@@ -23,7 +26,19 @@ export interface ReaderOptions {
   gate: VaultGate;
   /** Receives the duration and outcome of every HTTP request to Key Vault; none recorded when absent. */
   metrics?: ProviderMetrics;
+  /** What sits between the node and the vault (an HTTPS proxy), for messages about answers that did not come from it. */
+  intermediary?: string;
+  /** The identity mode, for the token rejection count. */
+  mode?: IdentityMode;
+  /** Who issues this identity's tokens ("the node's managed identity endpoint (IMDS)"), for deadline messages. */
+  tokenEndpoint?: string;
 }
+
+/**
+ * Key Vault answers are a few KB (a secret is at most 25 KB, a listing page 25 items); a body beyond this is not an
+ * answer of Key Vault and is never buffered.
+ */
+export const KEY_VAULT_MAX_BODY_BYTES = 256 * 1024;
 
 type ReadKind = ReadContext['objectType'];
 
@@ -40,6 +55,13 @@ export class KeyVaultReader implements VaultReader {
   private readonly shared = new SharedReads();
   /** Per SDK client: settles once its first request has been answered (and the vault's challenge is known). */
   private readonly challengeKnown = new Map<ReadKind, Promise<void>>();
+  /** Bumped whenever the clients are rebuilt with a fresh token; a read renews only the generation it used. */
+  private generation = 0;
+  /** Token requests of the SDK clients still unanswered, and since when the oldest waits (for deadline messages). */
+  private tokensPending = 0;
+  private tokenWaitSince = 0;
+  /** What the SDK clients get: the identity's credential, watched for how long token requests take. */
+  private readonly watchedCredential: TokenCredential;
 
   constructor(
     readonly vaultName: string,
@@ -47,12 +69,23 @@ export class KeyVaultReader implements VaultReader {
     private readonly credential: TokenCredential,
     private readonly identityDescription: string,
     private readonly options: ReaderOptions,
-  ) {}
+  ) {
+    this.watchedCredential = {
+      getToken: async (scopes, getTokenOptions) => {
+        if (this.tokensPending++ === 0) this.tokenWaitSince = Date.now();
+        try {
+          return await this.credential.getToken(scopes, getTokenOptions);
+        } finally {
+          this.tokensPending--;
+        }
+      },
+    };
+  }
 
   async getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret> {
-    const client = this.secretClient();
     return this.read('secret', name, version, signal, async (abortSignal) => {
-      const secret = await client.getSecret(name, { version: version || undefined, abortSignal });
+      // The client is taken per attempt: a rejected token rebuilds it (see renewToken).
+      const secret = await this.secretClient().getSecret(name, { version: version || undefined, abortSignal });
       return {
         // A secret without a value cannot be written; Key Vault always returns one for an enabled secret.
         value: secret.value ?? '',
@@ -64,9 +97,8 @@ export class KeyVaultReader implements VaultReader {
   }
 
   async getKey(name: string, version: string, signal: AbortSignal): Promise<FetchedKey> {
-    const client = await this.keyClient();
     return this.read('key', name, version, signal, async (abortSignal) => {
-      const key = await client.getKey(name, { version: version || undefined, abortSignal });
+      const key = await (await this.keyClient()).getKey(name, { version: version || undefined, abortSignal });
       if (!key.key) throw this.missing('key', name, 'has no key material');
       const { kty, crv, n, e, x, y } = key.key;
       return { jwk: { kty, crv, n, e, x, y }, version: key.properties.version ?? version };
@@ -74,8 +106,8 @@ export class KeyVaultReader implements VaultReader {
   }
 
   async getCertificate(name: string, version: string, signal: AbortSignal): Promise<FetchedCertificate> {
-    const client = await this.certificateClient();
     return this.read('certificate', name, version, signal, async (abortSignal) => {
+      const client = await this.certificateClient();
       const certificate = version
         ? await client.getCertificateVersion(name, version, { abortSignal })
         : await client.getCertificate(name, { abortSignal });
@@ -145,7 +177,16 @@ export class KeyVaultReader implements VaultReader {
             // The first read of a new client lets the others go once its first attempt is answered, not after retries.
             const send = open ? (s: AbortSignal) => attempt(s).finally(open) : attempt;
             const retry = { signal: sharedSignal, gate: this.options.gate, policy: DEFAULT_RETRY_POLICY, progress };
-            return await runWithRetries(send, retry);
+            const generation = this.generation;
+            try {
+              return await runWithRetries(send, retry);
+            } catch (err) {
+              // 401 after the challenge: Key Vault no longer accepts the cached token (revoked, identity re-created,
+              // clock skew). Drop it once and read again with a fresh one, instead of failing for the token's lifetime.
+              if (!isRestError(err) || err.statusCode !== 401 || !isRenewable(this.credential)) throw err;
+              this.renewToken(generation);
+              return await runWithRetries(attempt, retry);
+            }
           } catch (err) {
             if (sharedSignal.aborted) throw abortError(sharedSignal);
             const error = toProviderError(err, ctx);
@@ -168,6 +209,16 @@ export class KeyVaultReader implements VaultReader {
               'Cancelled',
               `${describeRead(ctx)} was still waiting for one of the ${limit} request slots of Key Vault ` +
                 `"${this.vaultName}" on this node (--max-requests-per-vault), all in use by other mounts`,
+            );
+          }
+          if (this.tokensPending > 0) {
+            // The read never reached the vault: the token endpoint is the one that did not answer.
+            const endpoint = this.options.tokenEndpoint ?? 'the token endpoint';
+            return new ProviderError(
+              'Cancelled',
+              `reading ${describeRead(ctx)} from Key Vault "${this.vaultName}" was still waiting for a token for ` +
+                `${this.identityDescription} from ${endpoint}, which had not answered for ` +
+                `${Math.round((Date.now() - this.tokenWaitSince) / 100) / 10}s`,
             );
           }
           return new ProviderError('Cancelled', `reading ${describeRead(ctx)} from Key Vault "${this.vaultName}" had no answer yet`);
@@ -193,8 +244,23 @@ export class KeyVaultReader implements VaultReader {
     return open;
   }
 
+  /**
+   * Drops the rejected token and the SDK clients that hold it (each client's authentication policy keeps its own copy),
+   * once per generation however many reads saw the 401 together; the next request pays the challenge again.
+   */
+  private renewToken(generation: number): void {
+    if (generation !== this.generation) return;
+    this.generation++;
+    if (isRenewable(this.credential)) this.credential.invalidate();
+    this.secrets = undefined;
+    this.keys = undefined;
+    this.certificates = undefined;
+    this.challengeKnown.clear();
+    if (this.options.mode) this.options.metrics?.countTokenRejection(this.options.mode);
+  }
+
   private secretClient(): SecretClient {
-    this.secrets ??= new SecretClient(this.vaultUrl, this.credential, this.clientOptions());
+    this.secrets ??= new SecretClient(this.vaultUrl, this.watchedCredential, this.clientOptions());
     return this.secrets;
   }
 
@@ -203,7 +269,7 @@ export class KeyVaultReader implements VaultReader {
   private async keyClient(): Promise<KeyClient> {
     if (!this.keys) {
       const { KeyClient: Client } = await import('@azure/keyvault-keys');
-      this.keys ??= new Client(this.vaultUrl, this.credential, this.clientOptions());
+      this.keys ??= new Client(this.vaultUrl, this.watchedCredential, this.clientOptions());
     }
     return this.keys;
   }
@@ -211,7 +277,7 @@ export class KeyVaultReader implements VaultReader {
   private async certificateClient(): Promise<CertificateClient> {
     if (!this.certificates) {
       const { CertificateClient: Client } = await import('@azure/keyvault-certificates');
-      this.certificates ??= new Client(this.vaultUrl, this.credential, this.clientOptions());
+      this.certificates ??= new Client(this.vaultUrl, this.watchedCredential, this.clientOptions());
     }
     return this.certificates;
   }
@@ -221,9 +287,19 @@ export class KeyVaultReader implements VaultReader {
     additionalPolicies: Array<{ policy: PipelinePolicy; position: 'perRetry' }>;
     agent: Agent;
     retryOptions: { maxRetries: number };
+    httpClient: HttpClient;
   } {
     const metrics = this.options.metrics;
     return {
+      httpClient: boundedHttpClient({
+        endpoint: `Key Vault "${this.vaultName}"`,
+        maxBodyBytes: KEY_VAULT_MAX_BODY_BYTES,
+        requireJson: true,
+        describeTransportErrors: false,
+        // Every answer of Key Vault carries it; a 4xx/5xx without it and without JSON came from something in between.
+        serviceHeader: 'x-ms-request-id',
+        ...(this.options.intermediary ? { intermediary: this.options.intermediary } : {}),
+      }),
       userAgentOptions: { userAgentPrefix: this.options.userAgentPrefix },
       additionalPolicies: metrics ? [{ policy: keyVaultMetricsPolicy(metrics), position: 'perRetry' }] : [],
       // Our keep-alive pool; the SDK's proxy policy leaves requests that already have an agent alone.

@@ -1,8 +1,9 @@
 /**
  * Retrying Key Vault reads, in place of the SDK's fixed three retries (which give up under sustained throttling and
  * know nothing of the mount's deadline):
- *  - 429 (throttled), and 503 that carries Retry-After, wait as long as the vault asks and retry until the mount's
- *    deadline; a 429 also pauses the whole vault's gate for that long, so queued reads do not hit the vault meanwhile;
+ *  - 429 (throttled), and 503 that carries Retry-After, wait as long as the vault asks (at most MAX_WAIT_MS) and retry
+ *    until the mount's deadline; a 429 also pauses the whole vault's gate for that long, so queued reads do not hit the
+ *    vault meanwhile;
  *  - other 5xx, 408, connection resets, network errors and attempts that get no answer in time retry a few times
  *    with jittered exponential backoff, then fail with the last error;
  *  - everything else (404, 403, 401, bad requests, token failures) fails at once.
@@ -45,10 +46,11 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 
 const MIN_ASKED_WAIT_MS = 100;
 /**
- * The longest wait: longer than any mount's deadline, so a vault asking for more still holds the read until the
- * deadline, and far below the 24.8 days beyond which Node's timers fire at once.
+ * The longest wait before the next attempt, whatever the vault asked. One "Retry-After: 3600" (a proxy's or a broken
+ * gateway's as much as the vault's) must not hold the read, and every mount that joins it, for an hour after the vault
+ * recovered: after this the read probes again, and a vault still throttling simply says so again.
  */
-export const MAX_WAIT_MS = 10 * 60_000;
+export const MAX_WAIT_MS = 10_000;
 
 /** How a shared read is doing, for the message when the mount's deadline passes while it is still retrying. */
 export interface RetryProgress {

@@ -1,12 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import type { TokenCredential } from '@azure/core-auth';
 import { ProviderError } from '../errors';
-import type { CredentialCache } from '../identity/credentials';
+import { tokenEndpointOf, type CredentialCache } from '../identity/credentials';
 import type { VaultAccess, VaultReader } from '../mount/ports';
 import type { MountSpec } from '../mount/types';
 import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
-import { AZURE_STACK_CLOUD, knownCloud, parseCloudEnvironment, vaultUrl, type Cloud } from './clouds';
+import { readCloudEnvironmentFile, type CloudFilePolicy } from './cloud-file';
+import { AZURE_STACK_CLOUD, knownCloud, vaultUrl, type Cloud } from './clouds';
 import type { KeyVaultConnections } from './connections';
 import { KeyVaultReader } from './reader';
 import { VaultGate } from './vault-gate';
@@ -21,10 +21,9 @@ export interface VaultAccessOptions {
   connections: KeyVaultConnections;
   /** Requests in flight at once per vault, across all mounts and identities. */
   maxRequestsPerVault: number;
+  /** Where (and how much of) the custom cloud files that SecretProviderClasses name may be read. */
+  cloudFiles: CloudFilePolicy;
 }
-
-/** A cloud environment file larger than this is not one (they are a few hundred bytes). */
-const MAX_CLOUD_FILE_BYTES = 64 * 1024;
 
 /** Resolves a mount to a reader for its (vault, identity), reusing readers across mounts. */
 export class AzureVaultAccess implements VaultAccess {
@@ -41,6 +40,11 @@ export class AzureVaultAccess implements VaultAccess {
   ) {
     this.readers = new BoundedCache(options.maxReaders ?? 500);
     this.gates = new BoundedCache(options.maxReaders ?? 500);
+    // A refused identity leaves no reader (SDK clients, pipelines) behind either.
+    credentials.onDropped = (credentialKey) => {
+      this.readers.deleteWhere((key) => key.endsWith(`|${credentialKey}`));
+      options.metrics?.setCacheEntries('vault_client', this.readers.size);
+    };
   }
 
   async open(spec: MountSpec): Promise<VaultReader> {
@@ -58,40 +62,21 @@ export class AzureVaultAccess implements VaultAccess {
     const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
       userAgentPrefix,
       agent: connections.agentFor(url),
+      ...(connections.intermediaryFor(url) ? { intermediary: connections.intermediaryFor(url)! } : {}),
       gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
+      mode: resolved.mode,
+      tokenEndpoint: tokenEndpointOf(resolved.mode),
       ...(metrics ? { metrics } : {}),
     });
     this.readers.set(key, { reader, credential: resolved.credential });
+    metrics?.setCacheEntries('vault_client', this.readers.size);
     return reader;
   }
 
   private async cloudOf(spec: MountSpec): Promise<Cloud> {
     const cloud = knownCloud(spec.cloudName);
     if (cloud) return cloud;
-    if (spec.cloudName === AZURE_STACK_CLOUD) return readCloudEnvironment(spec.cloudEnvFileName);
+    if (spec.cloudName === AZURE_STACK_CLOUD) return readCloudEnvironmentFile(spec.cloudEnvFileName, this.options.cloudFiles);
     throw new ProviderError('InvalidArgument', `cloudName "${spec.cloudName}" is not a known cloud`);
   }
-}
-
-/**
- * Reads the custom cloud's environment file for this mount. Per mount and never through a process-wide variable (the
- * reference sets AZURE_ENVIRONMENT_FILEPATH, which races between concurrent mounts with different files); the file is
- * small and in the page cache, so reading it each time costs microseconds and picks up edits at once.
- */
-async function readCloudEnvironment(path: string): Promise<Cloud> {
-  let text: string;
-  try {
-    const bytes = await readFile(path);
-    if (bytes.length > MAX_CLOUD_FILE_BYTES) throw Object.assign(new Error('file too large'), { code: 'EFBIG' });
-    text = bytes.toString('utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ProviderError(
-      'FailedPrecondition',
-      `cloudEnvFileName "${path.slice(0, 300)}" cannot be read by the provider (${code}): mount the cloud environment file ` +
-        'into the provider pods at that path (Helm values linux.volumes and linux.volumeMounts), or fix cloudEnvFileName',
-      { cause: err },
-    );
-  }
-  return parseCloudEnvironment(text, path);
 }

@@ -1,6 +1,10 @@
 import { abortError } from '../util/abort';
 
-const MAX_PAUSE_MS = 10 * 60_000;
+/**
+ * The longest node-wide pause one answer can cause. The pause stops every mount of the node from reaching the vault,
+ * so it is kept short (a vault that still throttles after it says so again); reads wait at most as long (retry.ts).
+ */
+export const MAX_PAUSE_MS = 10_000;
 
 /**
  * Admission to one vault, shared by every mount and identity on the node: at most `limit` requests in flight, later
@@ -52,7 +56,6 @@ export class VaultGate {
 
   /** Holds new requests back for `ms` (requests already in flight finish). A longer pause wins over a shorter one. */
   pauseFor(ms: number): void {
-    // Longer than any mount's deadline is as good as forever, and Node's timers fire at once beyond 24.8 days.
     const until = this.now() + Math.min(ms, MAX_PAUSE_MS);
     if (until <= this.pausedUntil) return;
     this.pausedUntil = until;

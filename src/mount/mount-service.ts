@@ -1,8 +1,9 @@
 import { ProviderError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { mapBounded } from './concurrency';
+import { ParameterParser } from './off-thread';
 import { fetchObject, type ContentOptions } from './fetch-object';
-import { parseMountParameters, POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
+import { POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
 import { FilePathRegistry } from './paths';
 import type { VaultAccess } from './ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
@@ -36,6 +37,8 @@ const SECRET_SYNC_LIMIT = 1024 * 1024;
  * and return all files or fail whole. Logs one line per mount.
  */
 export class MountService {
+  private readonly parser = new ParameterParser();
+
   constructor(
     private readonly vaults: VaultAccess,
     private readonly options: MountOptions,
@@ -49,7 +52,8 @@ export class MountService {
     try {
       const request = decodeMountRequest(raw);
       attributes = request.attributes;
-      spec = parseMountParameters(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
+      // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
+      spec = await this.parser.parse(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
       const result = await this.fetchAll(spec, request.defaultMode, signal);
       this.logger.info(
         {

@@ -1,4 +1,4 @@
-import { parseDocument } from 'yaml';
+import { isAlias, isScalar, parseDocument, visit, type Node } from 'yaml';
 import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry } from './paths';
 import type { ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
@@ -22,6 +22,18 @@ const OBJECT_NAME = /^[0-9A-Za-z-]{1,127}$/;
 const OBJECT_VERSION = /^[0-9A-Za-z]{1,64}$/;
 /** More versions than this in one volume is a mistake, not a use case; it also bounds the listing work. */
 export const MAX_VERSION_HISTORY = 200;
+/**
+ * Bounds that keep one SecretProviderClass from holding the node's provider (every mount and /healthz wait while
+ * YAML is parsed): real `objects` texts are a few KB, the largest seen tens of KB with a hundred objects.
+ */
+export const MAX_OBJECTS_BYTES = 128 * 1024;
+/** Objects (files, counting every version of a history object) one mount may fetch. */
+export const MAX_OBJECT_FILES = 1000;
+/**
+ * YAML aliases are how "billion laughs" bombs work; the reference (yaml.v3) resolves them, so do we, up to this many
+ * alias expansions relative to the document (the yaml library's measure).
+ */
+const MAX_ALIAS_COUNT = 100;
 
 export interface ParsedObjects {
   objects: ObjectSpec[];
@@ -40,6 +52,12 @@ export function parseObjects(yamlText: string): ObjectSpec[] {
 
 export function parseObjectsDetailed(yamlText: string): ParsedObjects {
   if (yamlText.trim() === '') return { objects: [], unknownFields: [] };
+  if (Buffer.byteLength(yamlText) > MAX_OBJECTS_BYTES) {
+    throw invalidArgument(
+      `objects is ${Math.ceil(Buffer.byteLength(yamlText) / 1024)} KiB, above the limit of ${MAX_OBJECTS_BYTES / 1024} KiB: ` +
+        'split the objects over several SecretProviderClasses',
+    );
+  }
   const root = parseYaml(yamlText, 'objects');
   if (root === null || root === undefined) return { objects: [], unknownFields: [] };
   if (!isMapping(root)) {
@@ -48,6 +66,9 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
   const array = root['array'];
   if (array === undefined || array === null || array === '') return { objects: [], unknownFields: [] };
   if (!Array.isArray(array)) throw invalidArgument('objects.array must be a YAML list of object entries');
+  if (array.length > MAX_OBJECT_FILES) {
+    throw invalidArgument(`objects.array has ${array.length} entries, above the limit of ${MAX_OBJECT_FILES} per mount: split them over several SecretProviderClasses`);
+  }
 
   const paths = new FilePathRegistry();
   const unknownFields: string[] = [];
@@ -62,6 +83,13 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
     for (const path of filesOf(object)) paths.claim(path, describeObject(object));
     return object;
   });
+  const files = objects.reduce((n, o) => n + Math.max(1, o.versionHistory), 0);
+  if (files > MAX_OBJECT_FILES) {
+    throw invalidArgument(
+      `objects ask for ${files} files (objects and their objectVersionHistory versions), above the limit of ` +
+        `${MAX_OBJECT_FILES} per mount: lower objectVersionHistory or split the objects over several SecretProviderClasses`,
+    );
+  }
   return { objects, unknownFields };
 }
 
@@ -165,13 +193,48 @@ function parseFilePermission(text: string, here: string): number | undefined {
 }
 
 function parseYaml(text: string, where: string): unknown {
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: true, prettyErrors: false });
+  // uniqueKeys off: the library's own check compares every key with every other (20,000 keys held the event loop for
+  // seconds); duplicateKey below does it with a set. merge: `<<: *anchor` as yaml.v3 (the reference) reads it.
+  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, merge: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0]?.line;
     throw invalidArgument(`${where} is not valid YAML${line ? ` (line ${line})` : ''}: ${first.code.toLowerCase()}`);
   }
-  return doc.toJS({ maxAliasCount: 0 });
+  const duplicate = duplicateKey(doc.contents);
+  if (duplicate !== undefined) {
+    throw invalidArgument(`${where} is not valid YAML: the key ${JSON.stringify(duplicate.slice(0, 100))} appears twice in one mapping`);
+  }
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch {
+    // The library's message is about its own limits; ours says what to change.
+    throw invalidArgument(
+      `${where} uses YAML aliases that expand to too much (more than ${MAX_ALIAS_COUNT} alias expansions): write the ` +
+        'entries out, or use fewer anchors and aliases',
+    );
+  }
+}
+
+/** The first key that appears twice in one mapping of the document (merge keys excepted), in one pass. */
+function duplicateKey(root: Node | null): string | undefined {
+  let found: string | undefined;
+  visit(root, {
+    Map(_, map) {
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : isAlias(pair.key) ? `*${pair.key.source}` : undefined;
+        if (key === undefined || key === '<<') continue;
+        if (seen.has(key)) {
+          found = key;
+          return visit.BREAK;
+        }
+        seen.add(key);
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 function isMapping(value: unknown): value is Record<string, unknown> {

@@ -19,7 +19,13 @@ export const IDENTITY_BINDING_AUDIENCE = 'api://AKSIdentityBinding';
 const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 
-const VAULT_NAME = /^[-A-Za-z0-9]{3,24}$/;
+/** Key Vault names as Azure allows them: 3-24 characters, a letter first, a letter or digit last, no "--". */
+const VAULT_NAME = /^[A-Za-z](?!.*--)[-A-Za-z0-9]{1,22}[A-Za-z0-9]$/;
+/** A tenant is a GUID or a verified domain (contoso.onmicrosoft.com); "adfs" names an AD FS authority (Azure Stack). */
+const TENANT_DOMAIN = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
+/** Kubernetes names: a namespace is a DNS-1123 label, a pod name a DNS-1123 subdomain. */
+const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const USER_ASSIGNED_RESOURCE_ID =
   /^\/subscriptions\/[^/]+\/resourcegroups\/[^/]+\/providers\/microsoft\.managedidentity\/userassignedidentities\/[^/]+$/i;
@@ -50,6 +56,13 @@ export function parseMountParameters(
         'podInfoOnMount: true',
     );
   }
+  // They become NMI request headers and parts of messages and cache keys: only what Kubernetes allows gets through.
+  if (!DNS_SUBDOMAIN.test(podName)) {
+    throw invalidArgument(`${POD_NAME} ${quoted(podName)} is not a Kubernetes pod name (lower-case letters, digits, "-" and "."): the driver sends the pod's name`);
+  }
+  if (!DNS_LABEL.test(podNamespace)) {
+    throw invalidArgument(`${POD_NAMESPACE} ${quoted(podNamespace)} is not a Kubernetes namespace name (at most 63 lower-case letters, digits and "-")`);
+  }
 
   const usePodIdentity = parseBoolParameter(get('usePodIdentity'), 'usePodIdentity');
   const useVMManagedIdentity = parseBoolParameter(get('useVMManagedIdentity'), 'useVMManagedIdentity');
@@ -67,13 +80,20 @@ export function parseMountParameters(
   if (!vaultName) throw invalidArgument('keyvaultName is required: set it to the name of the Key Vault to read from');
   if (!VAULT_NAME.test(vaultName)) {
     throw invalidArgument(
-      `keyvaultName "${vaultName.slice(0, 64)}" is not a valid Key Vault name: use 3-24 letters, digits and dashes ` +
-        '(the name, not the URL)',
+      `keyvaultName ${quoted(vaultName)} is not a valid Key Vault name: use 3-24 letters, digits and dashes, starting ` +
+        'with a letter, ending with a letter or digit, without "--" (the name, not the URL)',
     );
   }
 
   const tenantId = get('tenantID') || get('tenantId');
   if (!tenantId) throw invalidArgument('tenantID is required: set it to the Entra ID tenant of the Key Vault');
+  // It becomes a path segment of the token URL: "evil.com/x", "../common" or "t#frag" must never get that far.
+  if (!GUID.test(tenantId) && !TENANT_DOMAIN.test(tenantId) && tenantId.toLowerCase() !== 'adfs') {
+    throw invalidArgument(
+      `tenantID ${quoted(tenantId)} is not a tenant: use the tenant's ID (a GUID such as ` +
+        '72f988bf-86f1-41af-91ab-2d7cd011db47), one of its domain names (contoso.onmicrosoft.com), or "adfs" for AD FS',
+    );
+  }
 
   const cloudParameter = get('cloudName');
   const cloudName = canonicalCloudName(cloudParameter || defaults.cloudName);
@@ -151,6 +171,12 @@ function resolveIdentity(inputs: IdentityInputs): IdentitySpec {
   }
   if (inputs.usePodIdentity) {
     return { mode: 'podIdentity', pod: { name: inputs.pod.name, namespace: inputs.pod.namespace, uid: inputs.pod.uid } };
+  }
+  if (inputs.clientID && !GUID.test(inputs.clientID) && !inputs.useVMManagedIdentity && !inputs.usePodIdentity) {
+    throw invalidArgument(
+      `clientID ${quoted(inputs.clientID)} is not a client ID: use the managed identity's or application's client ID, a GUID ` +
+        'such as 00000000-0000-0000-0000-000000000000',
+    );
   }
   if (inputs.useAzureTokenProxy) {
     if (!inputs.clientID) {
@@ -246,6 +272,11 @@ function parseUserAssignedIdentity(value: string): UserAssignedIdentity | undefi
       'user-assigned identity (/subscriptions/…/providers/Microsoft.ManagedIdentity/userAssignedIdentities/…); ' +
       'leave it empty for the system-assigned identity',
   );
+}
+
+/** A value from the request, for a message: JSON-quoted (control characters escaped) and cut short. */
+function quoted(value: string): string {
+  return JSON.stringify(value.slice(0, 100));
 }
 
 function caseInsensitiveGet(map: Record<string, string>, key: string): string {

@@ -1,5 +1,9 @@
 import { invalidArgument } from '../errors';
 
+/** Linux's limits: a file name of at most 255 bytes, a path of at most 4096 (the driver adds its target path). */
+export const NAME_MAX_BYTES = 255;
+export const PATH_MAX_BYTES = 4095;
+
 /**
  * Why a file path from a SecretProviderClass cannot be written into the volume, or undefined when it can. Paths are
  * relative to the volume: the driver joins them to the target path, so an absolute path or a `..` would escape it.
@@ -13,6 +17,9 @@ export function checkFilePath(path: string): string | undefined {
   const segments = path.split(/[/\\]/);
   if (segments.some((s) => s === '..')) return 'must not contain ".." (it would escape the volume)';
   if (segments.some((s) => s === '' || s === '.')) return 'must not contain empty or "." path segments';
+  // Refused here, not left to fail in the driver's write after every object was fetched.
+  if (segments.some((s) => Buffer.byteLength(s) > NAME_MAX_BYTES)) return `has a path segment longer than ${NAME_MAX_BYTES} bytes (NAME_MAX)`;
+  if (Buffer.byteLength(path) > PATH_MAX_BYTES) return `is longer than ${PATH_MAX_BYTES} bytes (PATH_MAX)`;
   return undefined;
 }
 

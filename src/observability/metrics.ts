@@ -24,6 +24,10 @@ export interface ProviderMetrics {
   /** One token acquisition from IMDS, Entra ID, the NMI or the token proxy (not a cache hit). */
   countTokenRequest(mode: IdentityMode, outcome: Outcome): void;
   countCacheLookup(cache: CacheName, hit: boolean): void;
+  /** Key Vault rejected a cached token (401 after its challenge): the token was dropped and a fresh one asked for. */
+  countTokenRejection(mode: IdentityMode): void;
+  /** Entries now held by a process-wide cache (credentials, vault clients). */
+  setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void;
 }
 
 export const noopMetrics: ProviderMetrics = {
@@ -33,4 +37,6 @@ export const noopMetrics: ProviderMetrics = {
   observeKeyVaultRequest: () => undefined,
   countTokenRequest: () => undefined,
   countCacheLookup: () => undefined,
+  countTokenRejection: () => undefined,
+  setCacheEntries: () => undefined,
 };

@@ -53,6 +53,8 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly keyVaultDuration: Histogram<'object_type' | 'outcome'>;
   private readonly tokenRequests: Counter<'identity_mode' | 'outcome'>;
   private readonly cacheLookups: Counter<'cache' | 'result'>;
+  private readonly tokenRejections: Counter<'identity_mode'>;
+  private readonly cacheEntries: Gauge<'cache'>;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const osType = options.osType ?? (process.platform === 'win32' ? 'windows' : 'linux');
@@ -90,6 +92,18 @@ export class PrometheusMetrics implements ProviderMetrics {
       labelNames: ['cache', 'result'],
       registers,
     });
+    this.tokenRejections = new Counter({
+      name: 'csi_provider_azure_token_rejections_total',
+      help: 'Cached tokens Key Vault rejected (401 after its challenge); each was dropped and a fresh token asked for once',
+      labelNames: ['identity_mode'],
+      registers,
+    });
+    this.cacheEntries = new Gauge({
+      name: 'csi_provider_azure_cache_entries',
+      help: 'Entries held by the process-wide caches (credentials, vault clients)',
+      labelNames: ['cache'],
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -120,6 +134,14 @@ export class PrometheusMetrics implements ProviderMetrics {
 
   countCacheLookup(cache: CacheName, hit: boolean): void {
     this.cacheLookups.inc({ cache, result: hit ? 'hit' : 'miss' });
+  }
+
+  countTokenRejection(mode: IdentityMode): void {
+    this.tokenRejections.inc({ identity_mode: mode });
+  }
+
+  setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void {
+    this.cacheEntries.set({ cache }, entries);
   }
 
   /** The exposition text and its content type, for the /metrics endpoint. */

@@ -11,6 +11,8 @@ import type { ProbeResult, SocketProbe } from './socket-probe';
 
 export interface HealthzOptions {
   port: number;
+  /** '' = every address. */
+  address?: string;
   path: string;
   timeoutMs: number;
   probe: SocketProbe;
@@ -37,6 +39,7 @@ export async function startHealthz(options: HealthzOptions): Promise<RunningHttp
     name: 'healthz',
     portFlag: '--healthz-port',
     port: options.port,
+    ...(options.address ? { host: options.address, hostFlag: '--healthz-address' } : {}),
     routes: {
       [options.path]: async () => {
         const result = await check();
@@ -52,6 +55,6 @@ export async function startHealthz(options: HealthzOptions): Promise<RunningHttp
       },
     },
   });
-  options.logger.info({ port: endpoint.port, path: options.path }, 'serving health checks');
+  options.logger.info({ port: endpoint.port, address: options.address || '(all)', path: options.path }, 'serving health checks');
   return endpoint;
 }

@@ -20,6 +20,10 @@ export interface HttpEndpointOptions {
   /** The flag that sets the port, for error messages. */
   portFlag: string;
   port: number;
+  /** The address to listen on; every address when empty or absent. */
+  host?: string;
+  /** The flag that sets the address, for error messages. */
+  hostFlag?: string;
   /** Exact request paths (query strings ignored) and their handlers. */
   routes: Record<string, RouteHandler>;
 }
@@ -88,13 +92,16 @@ function listen(server: Server, options: HttpEndpointOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be opened (${err.code ?? 'error'})`;
-      reject(new Error(`${options.portFlag} ${options.port} for the ${options.name} endpoint ${why}`));
+      const where = options.host ? ` on ${options.hostFlag ?? 'address'} ${options.host}` : '';
+      reject(new Error(`${options.portFlag} ${options.port}${where} for the ${options.name} endpoint ${why}`));
     };
     server.once('error', onError);
-    // No host: every interface, IPv6 and IPv4, as the reference binds ":port" (kubelet probes the pod IP, the node's).
-    server.listen(options.port, () => {
+    const listening = (): void => {
       server.removeListener('error', onError);
       resolve();
-    });
+    };
+    // No host: every interface, IPv6 and IPv4, as the reference binds ":port" (kubelet probes the pod IP, the node's).
+    if (options.host) server.listen(options.port, options.host, listening);
+    else server.listen(options.port, listening);
   });
 }

@@ -5,11 +5,17 @@ import { startHttpEndpoint, type RunningHttpEndpoint } from './http-endpoint';
 
 export const METRICS_PATH = '/metrics';
 
-export async function startMetricsServer(port: number, metrics: PrometheusMetrics, logger: Logger): Promise<RunningHttpEndpoint> {
+export async function startMetricsServer(
+  port: number,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+  address = '',
+): Promise<RunningHttpEndpoint> {
   const endpoint = await startHttpEndpoint({
     name: 'metrics',
     portFlag: '--prometheus-port',
     port,
+    ...(address ? { host: address, hostFlag: '--prometheus-address' } : {}),
     routes: {
       [METRICS_PATH]: async () => {
         const { contentType, body } = await metrics.expose();
@@ -17,6 +23,6 @@ export async function startMetricsServer(port: number, metrics: PrometheusMetric
       },
     },
   });
-  logger.info({ port: endpoint.port, path: METRICS_PATH }, 'serving Prometheus metrics');
+  logger.info({ port: endpoint.port, address: address || '(all)', path: METRICS_PATH }, 'serving Prometheus metrics');
   return endpoint;
 }

@@ -360,3 +360,31 @@ describe('Chart.yaml', () => {
     ]);
   });
 });
+
+describe('the chart with the Azure Stack Hub cloud file and listen addresses (issue 14)', () => {
+  let objects: K8sObject[];
+  beforeAll(async () => {
+    ({ objects } = await renderChart({
+      values: {
+        prometheusAddress: '10.0.0.4',
+        linux: { cloudEnvFile: '/etc/kubernetes/azurestackcloud.json', cloudEnvFileDir: '/etc/cloud-env', healthzAddress: '127.0.0.1' },
+      },
+    }));
+  });
+
+  it('passes --healthz-address, --prometheus-address and --cloud-env-file-dir, and mounts the host file into that directory', () => {
+    for (const o of objects) validateObject(o);
+    const ds = find(objects, 'DaemonSet', CHART_NAME);
+    const c = container(ds);
+    expect(c.args).toEqual(expect.arrayContaining(['--healthz-address=127.0.0.1', '--prometheus-address=10.0.0.4', '--cloud-env-file-dir=/etc/cloud-env']));
+    expect(parseCommandLine(c.args)).toMatchObject({
+      kind: 'run',
+      config: { healthz: { address: '127.0.0.1' }, prometheusAddress: '10.0.0.4', cloudEnvFileDir: '/etc/cloud-env' },
+    });
+    expect(c.volumeMounts).toContainEqual({ name: 'cloud-env-file', mountPath: '/etc/cloud-env/azurestackcloud.json', readOnly: true });
+    expect(daemonSet(ds).template.spec.volumes).toContainEqual({
+      name: 'cloud-env-file',
+      hostPath: { path: '/etc/kubernetes/azurestackcloud.json', type: 'File' },
+    });
+  });
+});

@@ -103,7 +103,7 @@ beforeAll(async () => {
     kv.addVault(name, { suffix, allow: ['cloud-node', STACK_SP.identityId] });
     kv.setSecret(name, 'db', `${name}-value`);
   }
-  provider = await startProvider({ env: azure.providerEnv(), args: ['-v=5'] });
+  provider = await startProvider({ env: azure.providerEnv(), args: ['-v=5', `--cloud-env-file-dir=${dir}`] });
 });
 
 afterAll(async () => {
@@ -152,7 +152,7 @@ describe('AzureStackCloud with cloudEnvFileName', () => {
   });
 
   it.each([
-    ['a file that does not exist', () => join(dir, 'nope.json'), grpcStatus.FAILED_PRECONDITION, ['cannot be read', 'ENOENT', 'mount the cloud environment file']],
+    ['a file that does not exist', () => join(dir, 'nope.json'), grpcStatus.FAILED_PRECONDITION, ['cannot be used', 'regular file', 'mount the cloud environment file']],
     ['a file that is not JSON', () => files['broken']!, grpcStatus.INVALID_ARGUMENT, ['is not valid JSON']],
     ['a file without keyVaultDNSSuffix', () => files['incomplete']!, grpcStatus.INVALID_ARGUMENT, ['has no keyVaultDNSSuffix']],
   ])('%s fails with a message naming the file and the fix', async (_name, path, code, fragments) => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { startConnectProxy, type ConnectProxy, type ProxyTarget } from './connect-proxy';
-import { startImds, type ImdsIdentities, type ImdsStandIn } from './imds';
+import { DEFAULT_KNOWN_RESOURCES, startImds, type ImdsIdentities, type ImdsStandIn } from './imds';
 import { CLOUD_SUFFIXES, startKeyVault, type KeyVaultStandIn } from './keyvault';
 import { createTestPki, type TestPki } from './pki';
 import { createTokenRegistry, type TokenRegistry } from './tokens';
@@ -30,6 +30,10 @@ export interface AzureStandInsOptions {
    * Their vaults (addVault with that suffix) are served through a TLS front with a certificate for `*.<suffix>`.
    */
   extraVaultSuffixes?: string[];
+  /** Resources IMDS knows beyond its defaults (e.g. an Azure Stack Hub vault resource). */
+  extraImdsResources?: string[];
+  /** Host names the CONNECT proxy refuses (403), as a corporate proxy refuses hosts it does not allow. */
+  refuseHosts?: string[];
 }
 
 export interface AzureStandIns {
@@ -63,6 +67,7 @@ export async function startAzureStandIns(options: AzureStandInsOptions = {}): Pr
       identities: options.identities ?? { systemAssigned: { id: DEFAULT_SYSTEM_IDENTITY } },
       tenantId,
       ...(options.tokenLifetimeSeconds !== undefined ? { tokenLifetimeSeconds: options.tokenLifetimeSeconds } : {}),
+      ...(options.extraImdsResources ? { knownResources: [...DEFAULT_KNOWN_RESOURCES, ...options.extraImdsResources] } : {}),
     });
     started.push(imds);
     const keyVault = await startKeyVault({
@@ -78,6 +83,7 @@ export async function startAzureStandIns(options: AzureStandInsOptions = {}): Pr
     if (front) started.push(front);
     const proxy = await startConnectProxy({
       route: (host, port) => {
+        if (options.refuseHosts?.includes(host)) return undefined;
         const extra = options.route?.(host, port);
         if (extra) return extra;
         if (front && port === 443 && extraSuffixes.some((x) => host.endsWith(`.${x}`))) return { host: '127.0.0.1', port: front.port };

@@ -18,6 +18,7 @@
  *
  * Tokens are issued through the shared TokenRegistry, so the Key Vault stand-in accepts them.
  */
+import { HangingRequests, writeHostileAnswer, type HostileAnswer } from './hostile';
 import { createHash, generateKeyPairSync, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -235,6 +236,8 @@ export interface EntraStandIn {
   trustIssuer(issuer: string, publicKey: KeyObject): void;
   /** Route function for `startAzureStandIns({ route })`. */
   route(host: string, port: number): { host: string; port: number } | undefined;
+  /** Spoils answers to token requests (the form holds what the client sent): see hostile.ts. */
+  hostile: ((record: EntraRequestRecord, form: URLSearchParams) => HostileAnswer | undefined) | undefined;
   close(): Promise<void>;
 }
 
@@ -247,6 +250,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraStandIn> {
   const adfsHosts = new Set((options.adfsHosts ?? []).map((h) => h.toLowerCase()));
   const hosts = [...LOGIN_HOSTS, ...(options.extraHosts ?? []), ...adfsHosts].map((h) => h.toLowerCase());
   const requests: EntraRequestRecord[] = [];
+  const hostile: { answer: EntraStandIn['hostile'] } = { answer: undefined };
+  const hanging = new HangingRequests();
 
   const addApplication = (app: EntraApplication): void => {
     apps.push({ ...app, secrets: [...(app.secrets ?? [])], federatedCredentials: [...(app.federatedCredentials ?? [])] });
@@ -336,7 +341,14 @@ export async function startEntra(options: EntraOptions): Promise<EntraStandIn> {
       record.kind = 'token';
       if (req.method !== 'POST') return fail(405, 'invalid_request', 900561, 'The endpoint only accepts POST requests.');
       if (!knownTenant) return tenantNotFound();
-      return tokenRequest(new URLSearchParams(body), tenant, record, fail, send);
+      const form = new URLSearchParams(body);
+      const spoiled = hostile.answer?.(record, form);
+      if (spoiled) {
+        record.clientId = form.get('client_id') ?? '';
+        record.status = writeHostileAnswer(res, spoiled, hanging);
+        return;
+      }
+      return tokenRequest(form, tenant, record, fail, send);
     }
     return fail(404, 'invalid_request', 90027, `The request path ${path} is not served.`);
   };
@@ -527,8 +539,15 @@ export async function startEntra(options: EntraOptions): Promise<EntraStandIn> {
     route(host, p) {
       return p === 443 && hostSet.has(host.toLowerCase()) ? { host: '127.0.0.1', port } : undefined;
     },
+    get hostile() {
+      return hostile.answer;
+    },
+    set hostile(fn) {
+      hostile.answer = fn;
+    },
     close: () =>
       new Promise<void>((resolve) => {
+        hanging.releaseAll();
         server.close(() => resolve());
         server.closeAllConnections();
         for (const s of sockets) s.destroy();

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HangingRequests, writeHostileAnswer, type HostileAnswer } from './hostile';
 import type { TokenRegistry } from './tokens';
 
 export interface SystemAssignedIdentity {
@@ -90,6 +91,10 @@ export interface ImdsStandIn {
   /** Makes the next token requests fail as given (queued in order). */
   injectFaults(fault: ImdsFault): void;
   clearFaults(): void;
+  /** Spoils answers to token requests (after the Metadata header check): see hostile.ts. */
+  hostile: ((record: ImdsRequestRecord) => HostileAnswer | undefined) | undefined;
+  /** Requests held open by a `hang` answer right now. */
+  hangingCount(): number;
   close(): Promise<void>;
 }
 
@@ -128,8 +133,11 @@ export async function startImds(options: ImdsOptions): Promise<ImdsStandIn> {
     clearFaults() {
       faults.length = 0;
     },
+    hostile: undefined,
+    hangingCount: () => hanging.count,
     close: async () => undefined,
   };
+  const hanging = new HangingRequests();
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://imds.invalid');
@@ -161,6 +169,13 @@ export async function startImds(options: ImdsOptions): Promise<ImdsStandIn> {
     }
     // The header is checked first: it is IMDS's defence against server-side request forgery.
     if (!metadata) return invalid('Required metadata header not specified');
+
+    const spoiled = standIn.hostile?.(record);
+    if (spoiled) {
+      record.faulted = true;
+      record.status = writeHostileAnswer(res, spoiled, hanging);
+      return;
+    }
 
     const pending = faults[0];
     if (pending) {
@@ -275,7 +290,10 @@ export async function startImds(options: ImdsOptions): Promise<ImdsStandIn> {
   });
   const { port } = server.address() as AddressInfo;
   standIn.url = `http://127.0.0.1:${port}`;
-  standIn.close = () => closeServer(server);
+  standIn.close = () => {
+    hanging.releaseAll();
+    return closeServer(server);
+  };
   return standIn;
 }
 

@@ -24,6 +24,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import forge from 'node-forge';
 import type { TestPki } from './pki';
+import { HangingRequests, writeHostileAnswer, type HostileAnswer } from './hostile';
 import type { TokenRegistry } from './tokens';
 
 /** Key Vault DNS suffixes of the four named clouds, with the authority their challenges name. */
@@ -180,6 +181,8 @@ export interface KeyVaultStandIn {
 
   injectFaults(spec: FaultSpec): FaultHandle;
   clearFaults(): void;
+  /** Spoils answers to requests that passed authentication (the challenge still works): see hostile.ts. */
+  hostile: ((record: KeyVaultRequestRecord) => HostileAnswer | undefined) | undefined;
   close(): Promise<void>;
 }
 
@@ -653,6 +656,12 @@ export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultS
 
     const late = pickFault('authorized', target);
     if (late) return applyFault(late);
+    const spoiled = standIn.hostile?.(record);
+    if (spoiled) {
+      record.faulted = 'hostile';
+      record.status = writeHostileAnswer(res, spoiled, hanging);
+      return;
+    }
 
     const apiVersion = record.query['api-version'];
     if (!apiVersion || !API_VERSIONS.has(apiVersion)) {
@@ -721,6 +730,7 @@ export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultS
   );
   // Delayed responses still pending when the stand-in closes must not keep the test process alive.
   const delayed = new Set<NodeJS.Timeout>();
+  const hanging = new HangingRequests();
   // Clients keep connections open between requests; allow a generous idle time so reuse is observable.
   server.keepAliveTimeout = 60_000;
   server.headersTimeout = 65_000;
@@ -811,7 +821,9 @@ export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultS
       };
     },
     clearFaults: () => void (faults.length = 0),
+    hostile: undefined,
     close: () => {
+      hanging.releaseAll();
       for (const timer of delayed) clearTimeout(timer);
       delayed.clear();
       return new Promise<void>((resolve) => {

@@ -74,6 +74,15 @@ Every setting is passed explicitly, so turning a default-on setting off (constru
 {{- if .os.customUserAgent }}
 - {{ printf "--custom-user-agent=%s" .os.customUserAgent | quote }}
 {{- end }}
+{{- if .os.healthzAddress }}
+- {{ printf "--healthz-address=%s" .os.healthzAddress | quote }}
+{{- end }}
+{{- if .root.Values.prometheusAddress }}
+- {{ printf "--prometheus-address=%s" .root.Values.prometheusAddress | quote }}
+{{- end }}
+{{- if .os.cloudEnvFileDir }}
+- {{ printf "--cloud-env-file-dir=%s" .os.cloudEnvFileDir | quote }}
+{{- end }}
 {{- with .root.Values.load }}
 {{- if .maxFetchesPerMount }}
 - {{ printf "--max-fetches-per-mount=%d" (.maxFetchesPerMount | int) | quote }}

@@ -26,7 +26,7 @@ describe('parseCommandLine', () => {
     expect(config.endpoint).toEqual({ kind: 'unix', path: '/provider/azure.sock' });
     expect(config.constructPemChain).toBe(false);
     expect(config.writeCertAndKeyInSeparateFiles).toBe(true);
-    expect(config.healthz).toEqual({ port: 8989, path: '/healthz', timeoutMs: 5000 });
+    expect(config.healthz).toEqual({ port: 8989, path: '/healthz', timeoutMs: 5000, address: '' });
     expect(config.verbosity).toBe(2);
     expect(config.logFormatJson).toBe(true);
   });
@@ -49,6 +49,12 @@ describe('parseCommandLine', () => {
     expect(DEFAULT_CONFIG).toMatchObject({ maxFetchesPerMount: 32, maxRequestsPerVault: 64, credentialCacheSize: 1000 });
   });
 
+  it('takes listen addresses for /healthz and /metrics (default: every address) and the cloud file directory', () => {
+    expect(DEFAULT_CONFIG).toMatchObject({ healthz: { address: '' }, prometheusAddress: '', cloudEnvFileDir: '/etc/kubernetes' });
+    const { config } = run(['--healthz-address=127.0.0.1', '--prometheus-address', '[::1]', '--cloud-env-file-dir=/etc/cloud/']);
+    expect(config).toMatchObject({ healthz: { address: '127.0.0.1' }, prometheusAddress: '::1', cloudEnvFileDir: '/etc/cloud' });
+  });
+
   it('prints the version', () => {
     expect(parseCommandLine(['--version'])).toEqual({ kind: 'version' });
   });
@@ -62,6 +68,10 @@ describe('parseCommandLine', () => {
     [['stray'], 'unexpected argument "stray"'],
     [['--max-fetches-per-mount=0'], 'invalid value "0" for flag --max-fetches-per-mount: expected a whole number of at least 1'],
     [['--max-requests-per-vault=-2'], 'flag --max-requests-per-vault'],
+    [['--healthz-address=localhost'], 'flag --healthz-address: expected an IP address'],
+    [['--prometheus-address=1.2.3'], 'flag --prometheus-address'],
+    [['--cloud-env-file-dir=etc'], 'expected an absolute directory path'],
+    [['--cloud-env-file-dir=/'], 'the root directory would allow every file'],
   ])('rejects %p', (argv, message) => {
     const parsed = parseCommandLine(argv);
     expect(parsed.kind).toBe('error');

@@ -1,5 +1,5 @@
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import { CachingCredential } from '../../../src/identity/caching-credential';
+import { CachingCredential, STALE_FLIGHT_MS } from '../../../src/identity/caching-credential';
 import { TokenRequestError } from '../../../src/identity/token-errors';
 import type { IdentityMode, Outcome, ProviderMetrics } from '../../../src/observability/metrics';
 import { noopMetrics } from '../../../src/observability/metrics';
@@ -117,5 +117,72 @@ describe('CachingCredential', () => {
     const credential = new CachingCredential(inner, { mode: 'vmManagedIdentity', metrics: noopMetrics, now: clock });
     const reason = new TokenRequestError('DeadlineExceeded', 'x', 'deadline', '', 'cancelled');
     await expect(credential.getToken(SCOPE, { abortSignal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+  });
+
+  describe('issue 14: bounded flights, rejected tokens, re-checks and refused identities', () => {
+    it('a caller arriving while the shared request is older than STALE_FLIGHT_MS starts a fresh one', async () => {
+      const inner = new FakeCredential();
+      const credential = new CachingCredential(inner, { mode: 'vmManagedIdentity', metrics: noopMetrics, now: clock });
+      const stuck = credential.getToken(SCOPE);
+      await flush();
+      now += STALE_FLIGHT_MS - 1;
+      const joined = credential.getToken(SCOPE);
+      await flush();
+      expect(inner.calls).toHaveLength(1);
+      now += 2;
+      const fresh = credential.getToken(SCOPE);
+      await flush();
+      expect(inner.calls).toHaveLength(2);
+      inner.pending[1]!.resolve({ token: 'fresh', expiresOnTimestamp: now + 3600_000 });
+      expect((await fresh)!.token).toBe('fresh');
+      inner.answer('late', now + 3600_000);
+      expect((await stuck)!.token).toBe('late');
+      expect((await joined)!.token).toBe('late');
+    });
+
+    it('invalidate() drops the cached token: the next caller asks the endpoint again', async () => {
+      const inner = new FakeCredential();
+      const credential = new CachingCredential(inner, { mode: 'vmManagedIdentity', metrics: noopMetrics, now: clock });
+      const first = credential.getToken(SCOPE);
+      await flush();
+      inner.answer('t1', now + 3600_000);
+      await first;
+      credential.invalidate();
+      const second = credential.getToken(SCOPE);
+      await flush();
+      expect(inner.calls).toHaveLength(2);
+      inner.answer('t2', now + 3600_000);
+      expect((await second)!.token).toBe('t2');
+    });
+
+    it('with maxTokenAgeMs, re-asks after that long; a refusal ends the token, an outage keeps it serving', async () => {
+      const inner = new FakeCredential();
+      const refused = jest.fn();
+      const credential = new CachingCredential(inner, { mode: 'vmManagedIdentity', metrics: noopMetrics, maxTokenAgeMs: 5 * 60_000, onRefused: refused, now: clock });
+      const first = credential.getToken(SCOPE);
+      await flush();
+      inner.answer('t1', now + 24 * 3600_000);
+      await first;
+      now += 5 * 60_000 - 1;
+      expect((await credential.getToken(SCOPE))!.token).toBe('t1');
+      expect(inner.calls).toHaveLength(1);
+      now += 1;
+      const outage = credential.getToken(SCOPE);
+      await flush();
+      expect(inner.calls).toHaveLength(2);
+      inner.pending.shift()!.reject(new TokenRequestError('Unavailable', 'me', 'IMDS did not answer', 'retry', 'network'));
+      expect((await outage)!.token).toBe('t1');
+      // The identity was removed from the node pool: IMDS refuses it, the cached token is no longer served.
+      const removed = credential.getToken(SCOPE);
+      await flush();
+      inner.pending.shift()!.reject(new TokenRequestError('Unauthenticated', 'me', 'Identity not found', 'assign it', 'not_found'));
+      await expect(removed).rejects.toThrow('Identity not found');
+      expect(refused).toHaveBeenCalledTimes(1);
+      const after = credential.getToken(SCOPE);
+      await flush();
+      expect(inner.calls).toHaveLength(4);
+      inner.answer('t2', now + 3600_000);
+      expect((await after)!.token).toBe('t2');
+    });
   });
 });

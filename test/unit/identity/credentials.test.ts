@@ -107,3 +107,21 @@ describe('CredentialCache keys: everything that decides who the caller is', () =
     expect(() => cache.resolve(sp('s'), cloud, tenant)).not.toThrow();
   });
 });
+
+describe('CredentialCache memory bound (issue 14)', () => {
+  it('keeps at most maxMemoryBytes of estimated identities, least recently used out first, and tells the vault readers', () => {
+    const cache = new CredentialCache({ userAgentPrefix: 'test', maxMemoryBytes: 3 * 96 * 1024 });
+    const dropped: string[] = [];
+    cache.onDropped = (key) => dropped.push(key);
+    const keys = ['s1', 's2', 's3', 's4'].map(
+      (secret) => cache.resolve({ mode: 'servicePrincipal', clientId: 'app-1', clientSecret: secret }, cloud, tenant).key,
+    );
+    expect(cache.size).toBe(3);
+    expect(dropped).toEqual([keys[0]]);
+    // Managed identities weigh far less: many fit beside them.
+    for (let i = 0; i < 10; i++) {
+      cache.resolve({ mode: 'vmManagedIdentity', userAssigned: { kind: 'clientId', value: `00000000-0000-4000-8000-0000000000${i}0` } }, cloud, tenant);
+    }
+    expect(cache.size).toBeGreaterThan(3);
+  });
+});

@@ -23,7 +23,8 @@ describe('toProviderError', () => {
     const err = toProviderError(new RestError('service said so', { statusCode, code }), ctx);
     expect(err.status).toBe(status);
     for (const fragment of fragments) expect(err.message).toContain(fragment);
-    expect(err.message).toContain('service said so');
+    // The service's text is never shown: it may quote what was read.
+    expect(err.message).not.toContain('service said so');
     expect(err.cause).toBeInstanceOf(RestError);
   });
 
@@ -50,17 +51,22 @@ describe('toProviderError', () => {
     const err = toProviderError(auth, ctx);
     expect(err.status).toBe('Unauthenticated');
     expect(err.message).toContain("could not get a token for the node's system-assigned managed identity");
-    expect(err.message).toContain('400 Identity not found');
+    expect(err.message).toContain('400 invalid_request');
+    expect(err.message).not.toContain('Identity not found');
     expect(toProviderError(new CredentialUnavailableError('IMDS unreachable'), ctx).status).toBe('Unavailable');
     const unknown = toProviderError(new CredentialUnavailableError('ManagedIdentityCredential: Identity not found'), ctx);
     expect(unknown.status).toBe('Unauthenticated');
     expect(unknown.message).toContain('check userAssignedIdentityID');
   });
 
-  it('scrubs token-shaped text from service messages', () => {
+  it('never shows the service\'s text, nor a parser message that quotes a body', () => {
     const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJjYW5hcnkifQ.c2lnbmF0dXJl';
     const err = toProviderError(new RestError(`bad token ${jwt}`, { statusCode: 401 }), ctx);
     expect(err.message).not.toContain(jwt);
-    expect(err.message).toContain('[token]');
+    const parse = toProviderError(new RestError('Unexpected token s in JSON: "secret-canary', { statusCode: 200, code: 'PARSE_ERROR' }), ctx);
+    expect(parse.message).not.toContain('secret-canary');
+    const internal = toProviderError(new TypeError("Cannot read properties of undefined (reading 'error')"), ctx);
+    expect(internal.message).not.toContain('Cannot read');
+    expect(internal.message).toContain('TypeError');
   });
 });

@@ -4,6 +4,8 @@ import { attributes, objectsYaml } from './fixtures';
 
 const defaults = { cloudName: 'AzurePublicCloud' };
 const TOKENS = 'csi.storage.k8s.io/serviceAccount.tokens';
+const C1 = '0c100000-0000-4000-8000-0000000000c1';
+const C2 = '0c200000-0000-4000-8000-0000000000c2';
 const tokensAttribute = (tokens: Record<string, { token: string; expirationTimestamp?: string }>): string => JSON.stringify(tokens);
 const parse = (overrides: Record<string, string | undefined>, secrets: Record<string, string> = {}) =>
   parseMountParameters(attributes(overrides), secrets, defaults);
@@ -50,8 +52,8 @@ describe('parseMountParameters', () => {
   });
 
   it('trims values and accepts the deprecated tenantId spelling', () => {
-    const spec = parse({ tenantID: undefined, tenantId: '  t-1  ', keyvaultName: ' shop-kv ' });
-    expect(spec.tenantId).toBe('t-1');
+    const spec = parse({ tenantID: undefined, tenantId: '  contoso.onmicrosoft.com  ', keyvaultName: ' shop-kv ' });
+    expect(spec.tenantId).toBe('contoso.onmicrosoft.com');
     expect(spec.vaultName).toBe('shop-kv');
   });
 
@@ -94,9 +96,9 @@ describe('parseMountParameters', () => {
   it('resolves the other identity modes as the reference does', () => {
     const base = { useVMManagedIdentity: undefined };
     const wi = tokensAttribute({ 'api://AzureADTokenExchange': { token: 'wi-token', expirationTimestamp: '2030-01-02T03:04:05Z' } });
-    expect(parse({ ...base, clientID: 'c-1', [TOKENS]: wi }).identity).toEqual({
+    expect(parse({ ...base, clientID: C1, [TOKENS]: wi }).identity).toEqual({
       mode: 'workloadIdentity',
-      clientId: 'c-1',
+      clientId: C1,
       serviceAccountToken: {
         namespace: 'shop',
         name: 'default',
@@ -110,9 +112,9 @@ describe('parseMountParameters', () => {
       pod: { name: 'web-0', namespace: 'shop', uid: '6f0e-uid' },
     });
     const tp = tokensAttribute({ 'api://AKSIdentityBinding': { token: 'tp-token', expirationTimestamp: 'not a date' } });
-    expect(parse({ ...base, useAzureTokenProxy: 'true', clientID: 'c-2', [TOKENS]: tp }).identity).toEqual({
+    expect(parse({ ...base, useAzureTokenProxy: 'true', clientID: C2, [TOKENS]: tp }).identity).toEqual({
       mode: 'tokenProxy',
-      clientId: 'c-2',
+      clientId: C2,
       serviceAccountToken: { namespace: 'shop', name: 'default', audience: 'api://AKSIdentityBinding', token: 'tp-token', expiresAt: undefined },
     });
     expect(parse(base, { ClientID: 'sp-1', CLIENTSECRET: 's3cret' }).identity).toEqual({
@@ -148,7 +150,7 @@ describe('parseMountParameters', () => {
   });
 
   describe('service account tokens (workload identity, token proxy)', () => {
-    const wiBase = { useVMManagedIdentity: undefined, clientID: 'c-1' };
+    const wiBase = { useVMManagedIdentity: undefined, clientID: C1 };
     it.each([
       ['missing', undefined, ['no service account token', 'CSIDriver', 'api://AzureADTokenExchange', 'tokenRequests']],
       ['not JSON', '{"api://AzureADTokenExchange": "secret-token-text', ['is not valid JSON', 'CSIDriver']],
@@ -172,7 +174,7 @@ describe('parseMountParameters', () => {
       expectInvalid(() => parse({ useVMManagedIdentity: undefined, useAzureTokenProxy: 'true' }), 'clientID is empty');
       const wiOnly = tokensAttribute({ 'api://AzureADTokenExchange': { token: 't' } });
       expectInvalid(
-        () => parse({ useVMManagedIdentity: undefined, useAzureTokenProxy: 'true', clientID: 'c', [TOKENS]: wiOnly }),
+        () => parse({ useVMManagedIdentity: undefined, useAzureTokenProxy: 'true', clientID: C1, [TOKENS]: wiOnly }),
         'useAzureTokenProxy is "true"',
         'api://AKSIdentityBinding',
       );
@@ -192,7 +194,7 @@ describe('parseMountParameters', () => {
     });
 
     it('the node managed identity ignores clientID and tokens', () => {
-      expect(parse({ clientID: 'c-1' }).identity).toEqual({ mode: 'vmManagedIdentity', userAssigned: undefined });
+      expect(parse({ clientID: C1 }).identity).toEqual({ mode: 'vmManagedIdentity', userAssigned: undefined });
     });
   });
 

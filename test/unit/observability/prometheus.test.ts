@@ -90,6 +90,8 @@ describe('the Key Vault metrics policy', () => {
       },
       countTokenRequest: () => undefined,
       countCacheLookup: () => undefined,
+      countTokenRejection: () => undefined,
+      setCacheEntries: () => undefined,
     };
     return { metrics, seen };
   }
