@@ -292,19 +292,21 @@ describe('fetchObject — version history', () => {
   it.each<[string, (s: string[]) => string, RegExp]>([
     ['does not exist', () => 'ffffffffffffffffffffffffffffffff', /version ffffffffffffffffffffffffffffffff was not found in Key Vault "memory-kv"/],
     ['is disabled', (s) => s[3]!, /this version is disabled in Key Vault "memory-kv"/],
-  ])('fails with NotFound when the start version %s, fetching nothing', async (_name, pick, pattern) => {
+  ])('writes nothing for the object, with a warning, when the start version %s (as the reference)', async (_name, pick, pattern) => {
     const { vault, secrets } = historyVault();
-    const err = await fetchError(fetchObject(vault, spec({ name: 'salt', type: 'secret', versionHistory: 2, version: pick(secrets) }), OPTIONS, live()));
-    expect(err.status).toBe('NotFound');
-    expect(err.message).toMatch(/^objects\.array\[0\] \(secret "salt"\) version /);
-    expect(err.message).toMatch(pattern);
+    const result = await fetchObject(vault, spec({ name: 'salt', type: 'secret', versionHistory: 2, version: pick(secrets) }), OPTIONS, live());
+    expect(result.files).toEqual([]);
+    expect(result.versions).toEqual([]);
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(/^objects\.array\[0\] \(secret "salt"\) version /);
+    expect(result.warnings[0]).toMatch(pattern);
     expect(vault.calls).toEqual(['list secret/salt']);
   });
 
-  it('fails with NotFound for an object that has no versions', async () => {
-    const err = await fetchError(fetchObject(new MemoryVault(), spec({ name: 'nothing', type: 'key', versionHistory: 2 }), OPTIONS, live()));
-    expect(err.status).toBe('NotFound');
-    expect(err.message).toContain('(key "nothing"): Key Vault "memory-kv" has no enabled version');
+  it('writes nothing, with a warning, for an object that has no versions', async () => {
+    const result = await fetchObject(new MemoryVault(), spec({ name: 'nothing', type: 'key', versionHistory: 2 }), OPTIONS, live());
+    expect(result.files).toEqual([]);
+    expect(result.warnings[0]).toContain('(key "nothing"): Key Vault "memory-kv" has no enabled version');
   });
 
   it('works for keys', async () => {
