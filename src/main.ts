@@ -34,7 +34,7 @@ export function main(argv: string[]): void {
     // One line an operator reads in `kubectl logs` of a crash-looping pod: what failed, not where in our code. The
     // messages of start-up failures name the flag and the fix; a stack trace would only bury them.
     const message = err instanceof Error ? err.message : String(err);
-    logger.fatal({ error: message.replace(/\s*\n\s*/g, ' ').slice(0, 2000) }, 'provider failed to start');
+    logger.fatal(`provider failed to start: ${message.replace(/\s*\n\s*/g, ' ').slice(0, 2000)}`);
     process.exit(1);
   });
 }
