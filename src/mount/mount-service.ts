@@ -86,15 +86,20 @@ export class MountService {
     const objectVersions: MountResult['objectVersions'] = [];
     const paths = new FilePathRegistry();
     const warnings: string[] = [];
+    /** Paths of separate .crt/.key files, known only now (clashes between the others were reported at parse time). */
+    const separateFiles = new Set<string>();
     fetched.forEach((result, i) => {
       const object = spec.objects[i]!;
       warnings.push(...result.warnings);
       const planned = new Set(filesOf(object));
       for (const file of result.files) {
-        // Separate .crt/.key files are only known now. A path written twice keeps the later file, as the driver
-        // would; clashes between planned files were reported when the objects were parsed.
+        // A path written twice keeps the later file, as the driver would.
+        const separate = !planned.has(file.path);
         const earlier = paths.claim(file.path, describeObject(object));
-        if (earlier && !planned.has(file.path)) warnings.push(shadowedWarning(file.path, earlier, describeObject(object)));
+        if (earlier && (separate || separateFiles.has(file.path))) {
+          warnings.push(shadowedWarning(file.path, earlier, describeObject(object)));
+        }
+        if (separate) separateFiles.add(file.path);
         files.delete(file.path);
         files.set(file.path, { path: file.path, mode: object.filePermission ?? defaultMode, contents: file.contents });
       }
