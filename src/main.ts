@@ -31,14 +31,22 @@ export function main(argv: string[]): void {
   if (ignoredFlags.length > 0) logger.info({ flags: ignoredFlags }, 'ignoring flags that have no meaning in this provider');
 
   run(config, logger).catch((err: unknown) => {
-    logger.fatal({ err }, 'provider failed to start');
+    // One line an operator reads in `kubectl logs` of a crash-looping pod: what failed, not where in our code. The
+    // messages of start-up failures name the flag and the fix; a stack trace would only bury them.
+    const message = err instanceof Error ? err.message : String(err);
+    logger.fatal(`provider failed to start: ${message.replace(/\s*\n\s*/g, ' ').slice(0, 2000)}`);
     process.exit(1);
   });
 }
 
 async function run(config: ProviderConfig, logger: Logger): Promise<void> {
   const defaultCloud = canonicalCloudName(config.cloudName);
-  if (!defaultCloud) throw new Error(`--cloud-name "${config.cloudName}" is not a known cloud: use one of ${CLOUD_NAMES.join(', ')}`);
+  if (!defaultCloud) {
+    throw new Error(
+      `--cloud-name "${config.cloudName.slice(0, 100)}" is not a known cloud: use one of ${CLOUD_NAMES.join(', ')} ` +
+        '(any case; AzureCloud and AzureUSGovernment are accepted too)',
+    );
+  }
   const userAgentPrefix = ['csi-provider-azure/' + providerVersion(), config.customUserAgent].filter(Boolean).join(' ');
   const metrics = createMetrics(config);
 

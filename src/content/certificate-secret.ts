@@ -1,28 +1,31 @@
 /**
  * The content of a certificate-backed secret: the Key Vault secret that holds a certificate's key and certificates
- * (the secret has a `kid`). Key Vault stores it in the form the certificate policy chose:
- * - `application/x-pem-file`: PEM text, written as stored. With separate files requested, the certificate blocks
- *   go to `.crt` and the private key blocks to `.key`, wherever they appear in the bundle (the key may come last).
+ * (the secret has a `kid`). Key Vault stores it in the form the certificate policy chose. The files are the bytes the
+ * reference provider writes (its getSecret and decodePKCS12, restated):
+ * - `application/x-pem-file`: PEM text, written as stored, whatever `objectFormat` says (a PEM-stored certificate has
+ *   no PFX form; the reference writes the PEM and so do we, with a warning, since pods that read it run today).
  * - `application/x-pkcs12`: a PFX, base64-encoded. `objectFormat: pfx` writes that base64 text (or, with
- *   `objectEncoding: base64`, the binary PFX); otherwise the PFX becomes PEM: every private key (PKCS#8) first, then
- *   the certificates, ordered leaf → intermediates → root when `constructPemChain` is on.
+ *   `objectEncoding: base64`, the binary PFX); otherwise the PFX becomes PEM: every private key as PKCS#8
+ *   `PRIVATE KEY` first (encoded as Go's x509.MarshalPKCS8PrivateKey does: see pkcs8.ts), then the certificates,
+ *   ordered leaf → intermediates → root when `constructPemChain` is on (chain.ts; a chain that cannot be completed
+ *   keeps the stored order, every certificate included).
+ * - With separate files (`.crt`, `.key`): the combined content's PEM blocks, decoded and encoded again by Go's rules
+ *   (go-pem.ts: LF line ends, lines of 64), certificate blocks to `.crt`, every other block (private keys, `EC
+ *   PARAMETERS`, …) to `.key`. For `pfx` output the content has no PEM block, so both files are empty, as there.
  *
- * Deliberate differences from the reference provider (CONTRACT §3):
- * - a PEM-stored certificate requested as `pfx` is an error (the reference silently wrote PEM into a file the user
- *   expects to be a PFX);
- * - an incomplete chain keeps every certificate in stored order and returns a warning (the reference dropped the
- *   certificates it could not link);
+ * Deliberate differences from the reference provider:
  * - `objectEncoding` only means something for `pfx`: utf-8 → base64 text, base64 → binary. For PEM output, or hex
- *   with `pfx`, the reference tried to decode the text and failed with a bare decoding error; we fail with a message
- *   that says what to set instead.
- * - for `pfx` output no `.crt`/`.key` parts are produced (the reference wrote two empty files).
+ *   with `pfx`, the reference tries to decode the text and fails with a bare decoding error; we fail too, with a
+ *   message that says what to set instead.
+ * - PFX files it cannot read (AES/PBES2, SHA-256 MACs, plain key bags, keys other than RSA and EC) mount here; chains
+ *   on which it fails the mount ("no leaf found", "cycle") keep the stored order here, with a warning.
  *
  * Warnings are returned, never logged, and name only counts, block labels and content types.
  */
 import { ContentError } from '../errors';
-import { orderCertificateChain } from './chain';
+import { type ChainProblem, orderCertificateChain } from './chain';
 import { decodeStrictBase64, type SecretEncoding } from './encoding';
-import { joinPemBlocks, type PemBlock, splitPemBlocks } from './pem';
+import { decodeGoPemBlocks, encodeGoPemBlock } from './go-pem';
 import type * as Pkcs12 from './pkcs12';
 
 export const CONTENT_TYPE_PEM = 'application/x-pem-file';
@@ -44,9 +47,9 @@ export interface CertificateSecretOptions {
 export interface CertificateSecretContent {
   /** The main file. */
   content: Buffer;
-  /** `<file>.crt`: only with writeCertAndKeyInSeparateFiles and PEM output (possibly empty). */
+  /** `<file>.crt`: only with writeCertAndKeyInSeparateFiles (possibly empty). */
   certificates?: Buffer;
-  /** `<file>.key`: only with writeCertAndKeyInSeparateFiles and PEM output (possibly empty). */
+  /** `<file>.key`: only with writeCertAndKeyInSeparateFiles (possibly empty). */
   privateKey?: Buffer;
   warnings: string[];
 }
@@ -60,7 +63,7 @@ export function convertCertificateSecret(
     case CONTENT_TYPE_PEM:
       return fromStoredPem(input.value, opts);
     case CONTENT_TYPE_PKCS12:
-      return opts.format === 'pfx' ? storedPfx(input.value, opts.encoding) : pemFromPfx(input.value, opts);
+      return opts.format === 'pfx' ? storedPfx(input.value, opts) : pemFromPfx(input.value, opts);
     case '':
       throw new ContentError(
         `the certificate's secret has no content type; expected ${CONTENT_TYPE_PKCS12} or ${CONTENT_TYPE_PEM}`,
@@ -79,44 +82,69 @@ function normalizeContentType(contentType: string | undefined): string {
 }
 
 function fromStoredPem(value: string, opts: CertificateSecretOptions): CertificateSecretContent {
+  const warnings: string[] = [];
   if (opts.format === 'pfx') {
-    throw new ContentError(
+    warnings.push(
       `objectFormat pfx was requested, but this certificate is stored as PEM (${CONTENT_TYPE_PEM}), so Key Vault ` +
-        'holds no PFX for it: remove objectFormat (or set pem), or create the certificate with content type ' +
-        CONTENT_TYPE_PKCS12,
+        'holds no PFX for it: the file is the stored PEM, as the reference provider writes it; remove objectFormat ' +
+        `(or set pem), or create the certificate with content type ${CONTENT_TYPE_PKCS12}`,
     );
   }
   requireTextEncoding(opts.encoding);
   const content = Buffer.from(value, 'utf8');
-  if (!opts.writeCertAndKeyInSeparateFiles) return { content, warnings: [] };
+  if (!opts.writeCertAndKeyInSeparateFiles) return { content, warnings };
 
-  const warnings: string[] = [];
-  const certificates: PemBlock[] = [];
-  const keys: PemBlock[] = [];
-  const ignored = new Set<string>();
-  for (const block of splitPemBlocks(value)) {
-    if (block.label === 'CERTIFICATE') certificates.push(block);
-    else if (block.label.endsWith('PRIVATE KEY')) keys.push(block); // PKCS#8, encrypted PKCS#8, RSA, EC
-    else ignored.add(block.label);
+  const { certificates, privateKey, certificateCount, keyCount } = splitCertificatesAndKeys(value);
+  warnings.push(...missingParts(certificateCount, keyCount));
+  return { content, certificates, privateKey, warnings };
+}
+
+/**
+ * `.crt` and `.key` from PEM text, as the reference splits it: each block Go's pem.Decode finds, encoded again by Go's
+ * rules, certificates to `.crt`, everything else to `.key`. Text between blocks and blocks Go cannot read are dropped.
+ */
+function splitCertificatesAndKeys(text: string): {
+  certificates: Buffer;
+  privateKey: Buffer;
+  certificateCount: number;
+  /** Blocks that are private keys (PKCS#8, encrypted PKCS#8, RSA, EC): for the "no private key" warning. */
+  keyCount: number;
+} {
+  let certificates = '';
+  let others = '';
+  let certificateCount = 0;
+  let keyCount = 0;
+  for (const block of decodeGoPemBlocks(text)) {
+    if (block.label === 'CERTIFICATE') {
+      certificates += encodeGoPemBlock(block);
+      certificateCount++;
+    } else {
+      others += encodeGoPemBlock(block);
+      if (block.label.endsWith('PRIVATE KEY')) keyCount++;
+    }
   }
-  if (ignored.size > 0) {
-    warnings.push(`PEM blocks of type ${[...ignored].join(', ')} are in the combined file only, not in .crt or .key`);
-  }
-  warnings.push(...missingParts(certificates.length, keys.length));
+  return { certificates: Buffer.from(certificates, 'utf8'), privateKey: Buffer.from(others, 'utf8'), certificateCount, keyCount };
+}
+
+function storedPfx(value: string, opts: CertificateSecretOptions): CertificateSecretContent {
+  const content = storedPfxContent(value, opts.encoding);
+  if (!opts.writeCertAndKeyInSeparateFiles) return { content, warnings: [] };
+  // The reference splits the base64 text like PEM: it finds no block, so it writes both files empty. Applications
+  // (or Secret syncs) that name those files keep finding them.
   return {
     content,
-    certificates: Buffer.from(joinPemBlocks(certificates), 'utf8'),
-    privateKey: Buffer.from(joinPemBlocks(keys), 'utf8'),
-    warnings,
+    certificates: Buffer.alloc(0),
+    privateKey: Buffer.alloc(0),
+    warnings: ['with objectFormat pfx the .crt and .key files are empty (the PFX holds no PEM), as with the reference provider'],
   };
 }
 
-function storedPfx(value: string, encoding: SecretEncoding): CertificateSecretContent {
+function storedPfxContent(value: string, encoding: SecretEncoding): Buffer {
   switch (encoding) {
     case 'utf-8':
-      return { content: Buffer.from(value, 'utf8'), warnings: [] }; // the base64 text, as stored
+      return Buffer.from(value, 'utf8'); // the base64 text, as stored
     case 'base64':
-      return { content: decodePfxBase64(value), warnings: [] }; // the binary PFX
+      return decodePfxBase64(value); // the binary PFX
     case 'hex':
       throw new ContentError(
         'objectEncoding hex does not apply to objectFormat pfx: the PFX is stored as base64; use objectEncoding ' +
@@ -137,10 +165,7 @@ function pemFromPfx(value: string, opts: CertificateSecretOptions): CertificateS
     if (chain.complete) {
       certificates = chain.certificates;
     } else {
-      warnings.push(
-        `the ${stored.length} certificates in the PFX do not form one chain (an intermediate may be missing); ` +
-          'they are written in their stored order',
-      );
+      warnings.push(`the ${stored.length} certificates in the PFX ${CHAIN_PROBLEMS[chain.problem ?? 'incomplete']}`);
     }
   }
   warnings.push(...missingParts(certificates.length, privateKeys.length));
@@ -156,6 +181,19 @@ function pemFromPfx(value: string, opts: CertificateSecretOptions): CertificateS
     warnings,
   };
 }
+
+const CHAIN_PROBLEMS: Record<ChainProblem, string> = {
+  incomplete:
+    'do not form one chain linked by key identifiers (an intermediate may be missing, or one is stored twice); they ' +
+    'are written in their stored order, as the reference provider writes them',
+  'no-leaf':
+    'all issue one another (each is linked to another by key identifiers), so there is no leaf; the reference ' +
+    'provider fails the mount here ("no leaf found"), we write them in their stored order',
+  cycle:
+    'are linked in a loop by key identifiers (a certificate stored twice?); the reference provider fails the mount ' +
+    'here ("constructing chain resulted in cycle"), we write them in their stored order',
+  unreadable: 'include one that is not a readable X.509 certificate; they are written in their stored order',
+};
 
 function decodePfxBase64(value: string): Buffer {
   return decodeStrictBase64(value, 'the stored PFX');

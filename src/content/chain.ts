@@ -1,24 +1,21 @@
 /**
- * Orders the certificates of a PFX as leaf → intermediates → root (`--construct-pem-chain`), the order TLS servers
- * send and most clients expect in a PEM bundle.
+ * Orders the certificates of a PFX as leaf → intermediates → root (`--construct-pem-chain`), exactly as the reference
+ * provider does, so that the file has the same certificates in the same order. Its rules (read from its
+ * fetchCertChains, restated here):
+ * - certificate i is linked to the first other certificate j, in stored order, whose subject key identifier (SKI)
+ *   equals i's authority key identifier (AKI), compared as bytes; a pair where i has no AKI and j no SKI is skipped
+ *   (an absent identifier otherwise compares as empty). Names are never compared, so a certificate without an AKI
+ *   links to nothing, and a root whose AKI equals its own SKI links to a copy of itself when it is stored twice;
+ * - the leaf is the first certificate, in stored order, that no other certificate links to;
+ * - following the links from the leaf must visit every certificate exactly once; then that is the order. If it visits
+ *   fewer (a missing intermediate, an unlinked certificate, a second chain, a duplicate), the stored order is kept,
+ *   every certificate included, duplicates too.
+ * Where the reference fails the mount instead (no certificate that is nobody's issuer: "no leaf found"; links that
+ * loop: "constructing chain resulted in cycle"; a certificate it cannot parse), we keep the stored order and say why,
+ * so the caller can warn; the pod mounts.
  *
- * Each certificate is linked to its issuer among the others:
- * - by key identifier: the child's authority key identifier (AKI keyIdentifier) equals the candidate's subject key
- *   identifier (SKI). When both exist and differ, the candidate is not the issuer, whatever the names say (a re-keyed
- *   CA keeps its name).
- * - otherwise (the child has no AKI or the candidate no SKI, which RFC 5280 allows for leaves and old CAs), by name:
- *   the child's issuer equals the candidate's subject. We compare the DER bytes, and as a second chance Node's
- *   rendering of the names (it decodes string types, so PrintableString vs UTF8String with the same text match).
- * Node's X509Certificate exposes neither identifier (only `checkIssued`, which mixes both rules and key usage checks
- * without telling which matched), so the extensions are read from the DER with a small reader (der.ts).
- *
- * A self-issued certificate (a root) ends the chain: it is never linked to anything, so no cycle can start there.
- * The result is complete when the links form a single path through all distinct certificates; anything else
- * (missing intermediate, two unrelated certificates, cross-signing loops, two candidate issuers) returns the stored
- * order unchanged with `complete: false`, so the caller can warn and still write every certificate.
- *
- * The reference provider matched AKI against SKI only, which linked a leaf without AKI to any certificate without SKI,
- * and dropped certificates it could not link. Neither happens here. This function never throws.
+ * Node's X509Certificate exposes neither identifier, so the extensions are read from the DER with a small reader
+ * (der.ts). This function never throws.
  */
 import { X509Certificate } from 'crypto';
 import {
@@ -26,93 +23,58 @@ import {
   contentOf,
   contextTag,
   type DerElement,
-  encodingOf,
   readElement,
   TAG_OCTET_STRING,
   TAG_OID,
   TAG_SEQUENCE,
 } from './der';
 
+/** Why the stored order was kept: the links do not cover every certificate, or the reference would fail the mount. */
+export type ChainProblem = 'incomplete' | 'no-leaf' | 'cycle' | 'unreadable';
+
 export interface OrderedChain {
   certificates: string[];
   complete: boolean;
+  /** Set when `complete` is false. */
+  problem?: ChainProblem;
 }
 
 interface CertInfo {
-  pem: string;
-  der: Buffer;
-  subject: Buffer;
-  issuer: Buffer;
-  subjectText: string;
-  issuerText: string;
+  /** Absent identifiers are undefined; a present but empty one is an empty Buffer. */
   ski: Buffer | undefined;
   aki: Buffer | undefined;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export function orderCertificateChain(pems: string[]): OrderedChain {
-  const stored = { certificates: [...pems], complete: false };
+  const stored = (problem: ChainProblem): OrderedChain => ({ certificates: [...pems], complete: false, problem });
   let certs: CertInfo[];
   try {
-    certs = dedupe(pems.map(readCertificate));
+    certs = pems.map(readCertificate);
   } catch {
-    return stored; // not a certificate we can read: keep what we were given
+    return stored('unreadable');
   }
-  if (certs.length <= 1) return { certificates: certs.map((c) => c.pem), complete: true };
+  if (certs.length === 0) return { certificates: [], complete: true };
 
-  const issuerOf = certs.map((cert, i) => findIssuer(cert, i, certs));
-  if (issuerOf.includes(-2)) return stored; // ambiguous: two certificates could have issued the same one
-
-  // The leaf is the one certificate that issued none of the others.
+  const issuerOf = certs.map((cert, i) => certs.findIndex((other, j) => j !== i && linked(cert, other)));
   const isIssuer = new Set(issuerOf.filter((j) => j >= 0));
-  const leaves = certs.map((_, i) => i).filter((i) => !isIssuer.has(i));
-  if (leaves.length !== 1) return stored;
+  const leaf = certs.findIndex((_, i) => !isIssuer.has(i));
+  if (leaf < 0) return stored('no-leaf');
 
   const order: number[] = [];
-  const seen = new Set<number>();
-  for (let i = leaves[0]!; i >= 0 && !seen.has(i); i = issuerOf[i]!) {
-    seen.add(i);
+  for (let i = leaf; i >= 0; i = issuerOf[i]!) {
+    if (order.length === certs.length) return stored('cycle');
     order.push(i);
   }
-  if (order.length !== certs.length) return stored;
-  return { certificates: order.map((i) => certs[i]!.pem), complete: true };
+  if (order.length !== certs.length) return stored('incomplete');
+  return { certificates: order.map((i) => pems[i]!), complete: true };
 }
 
-/** Index of the certificate that issued certs[i]; -1 for none, -2 when more than one candidate qualifies. */
-function findIssuer(cert: CertInfo, i: number, certs: CertInfo[]): number {
-  if (isSelfIssued(cert)) return -1;
-  let found = -1;
-  for (let j = 0; j < certs.length; j++) {
-    if (j === i || !issued(certs[j]!, cert)) continue;
-    if (found >= 0) return -2;
-    found = j;
-  }
-  return found;
-}
-
-function issued(parent: CertInfo, child: CertInfo): boolean {
-  if (child.aki && parent.ski) return child.aki.equals(parent.ski);
-  return namesEqual(child.issuer, child.issuerText, parent.subject, parent.subjectText);
-}
-
-function isSelfIssued(cert: CertInfo): boolean {
-  if (!namesEqual(cert.issuer, cert.issuerText, cert.subject, cert.subjectText)) return false;
-  // Same name but a different key identifier: a CA certificate issued by an older key of the same CA.
-  return !(cert.aki && cert.ski) || cert.aki.equals(cert.ski);
-}
-
-function namesEqual(a: Buffer, aText: string, b: Buffer, bText: string): boolean {
-  return a.equals(b) || aText === bText;
-}
-
-/** Exact duplicates (same DER) are written once, at the first position they appear. */
-function dedupe(certs: CertInfo[]): CertInfo[] {
-  const seen = new Set<string>();
-  return certs.filter((c) => {
-    const key = c.der.toString('base64');
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
+/** Whether `issuer` is taken as the issuer of `child` by the reference's rule. */
+function linked(child: CertInfo, issuer: CertInfo): boolean {
+  if (child.aki === undefined && issuer.ski === undefined) return false;
+  return (child.aki ?? EMPTY).equals(issuer.ski ?? EMPTY);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -122,28 +84,14 @@ const OID_SKI = Buffer.from([0x55, 0x1d, 0x0e]); // 2.5.29.14 subjectKeyIdentifi
 const OID_AKI = Buffer.from([0x55, 0x1d, 0x23]); // 2.5.29.35 authorityKeyIdentifier
 
 function readCertificate(pem: string): CertInfo {
-  const x509 = new X509Certificate(pem);
-  const der = x509.raw;
+  const der = new X509Certificate(pem).raw;
   // Certificate ::= SEQUENCE { tbsCertificate TBSCertificate, signatureAlgorithm, signatureValue }
   const tbs = children(der, readElement(der, 0))[0];
   if (!tbs || tbs.tag !== TAG_SEQUENCE) throw new Error('no TBSCertificate');
   // TBSCertificate ::= SEQUENCE { version [0] EXPLICIT (optional), serialNumber, signature, issuer, validity,
   //   subject, subjectPublicKeyInfo, issuerUniqueID [1], subjectUniqueID [2], extensions [3] EXPLICIT }
   const fields = children(der, tbs);
-  const base = fields[0]?.tag === contextTag(0, true) ? 1 : 0;
-  const issuer = fields[base + 2];
-  const subject = fields[base + 4];
-  if (!issuer || !subject) throw new Error('TBSCertificate too short');
-  const info: CertInfo = {
-    pem,
-    der,
-    issuer: encodingOf(der, issuer),
-    subject: encodingOf(der, subject),
-    issuerText: x509.issuer,
-    subjectText: x509.subject,
-    ski: undefined,
-    aki: undefined,
-  };
+  const info: CertInfo = { ski: undefined, aki: undefined };
   const extensions = fields.find((f) => f.tag === contextTag(3, true));
   if (extensions) readKeyIdentifiers(der, children(der, extensions)[0], info);
   return info;
@@ -162,17 +110,13 @@ function readKeyIdentifiers(der: Buffer, list: DerElement | undefined, info: Cer
     if (oid.equals(OID_SKI)) {
       // SubjectKeyIdentifier ::= OCTET STRING
       const ski = readElement(der, value.start, value.end);
-      if (ski.tag === TAG_OCTET_STRING) info.ski = nonEmpty(contentOf(der, ski));
+      if (ski.tag === TAG_OCTET_STRING) info.ski = contentOf(der, ski);
     } else if (oid.equals(OID_AKI)) {
       // AuthorityKeyIdentifier ::= SEQUENCE { keyIdentifier [0] IMPLICIT OCTET STRING OPTIONAL, … }
       const aki = readElement(der, value.start, value.end);
       if (aki.tag !== TAG_SEQUENCE) continue;
       const keyId = children(der, aki).find((el) => el.tag === contextTag(0, false));
-      if (keyId) info.aki = nonEmpty(contentOf(der, keyId));
+      if (keyId) info.aki = contentOf(der, keyId);
     }
   }
-}
-
-function nonEmpty(bytes: Buffer): Buffer | undefined {
-  return bytes.length > 0 ? bytes : undefined;
 }

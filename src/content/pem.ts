@@ -32,8 +32,3 @@ export function splitPemBlocks(text: string): PemBlock[] {
   for (const match of text.matchAll(BLOCK)) blocks.push({ label: match[1]!, text: match[0] });
   return blocks;
 }
-
-/** Joins blocks back into a bundle, one block after another, each ending with a newline. */
-export function joinPemBlocks(blocks: readonly PemBlock[]): string {
-  return blocks.map((b) => `${b.text}\n`).join('');
-}

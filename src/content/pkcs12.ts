@@ -29,6 +29,7 @@ import { createDecipheriv, createHmac, createPrivateKey, pbkdf2Sync, timingSafeE
 import * as forge from 'node-forge';
 import { ContentError } from '../errors';
 import { pemEncode } from './pem';
+import { goPkcs8Der } from './pkcs8';
 
 export interface DecodedPkcs12 {
   /** Every private key, as PKCS#8 `PRIVATE KEY` PEM, in stored order. */
@@ -292,7 +293,8 @@ function readSafeContents(
 function privateKeyPem(pkcs8: Buffer, index: number): string {
   try {
     const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-    return key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    // Go's encoding, as the reference writes it (an EC key gets its public key filled in).
+    return pemEncode('PRIVATE KEY', goPkcs8Der(key));
   } catch {
     throw new ContentError(
       `private key ${index + 1} in the PFX is not a readable PKCS#8 key ` +

@@ -38,10 +38,19 @@ function cloud(name: string, keyVaultDnsSuffix: string, authorityHost: string): 
 
 export const CLOUD_NAMES: readonly string[] = [...KNOWN_CLOUDS.map((c) => c.name), AZURE_STACK_CLOUD];
 
-/** The canonical spelling of a cloud name, or undefined when it is not one we know. */
+/**
+ * Other spellings the reference accepts, because its cloud table (go-autorest's environments) lists them: the names
+ * `az cloud list` prints. Manifests and `--cloud-name` flags written for the reference use them, so they must work here.
+ */
+const CLOUD_ALIASES: Readonly<Record<string, string>> = {
+  azurecloud: 'AzurePublicCloud',
+  azureusgovernment: 'AzureUSGovernmentCloud',
+};
+
+/** The canonical spelling of a cloud name (any case, aliases included), or undefined when it is not one we know. */
 export function canonicalCloudName(name: string): string | undefined {
   const lower = name.trim().toLowerCase();
-  return CLOUD_NAMES.find((n) => n.toLowerCase() === lower);
+  return CLOUD_NAMES.find((n) => n.toLowerCase() === lower) ?? CLOUD_ALIASES[lower];
 }
 
 /** A well-known cloud by canonical name; undefined for Azure Stack (which needs its environment file). */

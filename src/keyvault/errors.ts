@@ -24,6 +24,12 @@ const READER_ROLE: Record<ReadContext['objectType'], string> = {
 };
 
 const IDENTITY_NOT_FOUND = /identity not found/i;
+/** IMDS's answer (400) when no identity is named and the node has only user-assigned identities, more than one. */
+const MULTIPLE_IDENTITIES = /multiple user assigned identities exist/i;
+
+function isManagedIdentityError(name: unknown): boolean {
+  return name === 'CredentialUnavailableError' || name === 'AuthenticationError' || name === 'AggregateAuthenticationError';
+}
 /** Key Vault's text for reading a disabled object version (status 403, inner code SecretDisabled). */
 const DISABLED = /not allowed on a disabled/i;
 
@@ -67,6 +73,17 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
   }
 
   const name = (err as { name?: unknown } | null)?.name;
+  if (isManagedIdentityError(name) && MULTIPLE_IDENTITIES.test(String((err as Error).message))) {
+    // IMDS picks the system-assigned identity when no identity is named; a node with none but several user-assigned
+    // ones refuses. Retrying cannot help and "system-assigned" would be the wrong name: the SecretProviderClass
+    // must choose.
+    return make(
+      'InvalidArgument',
+      `the node's managed identity endpoint (IMDS) has several user-assigned identities and no system-assigned one, so ` +
+        `it cannot choose which to use for ${what} in ${vault} (Multiple user assigned identities exist): set ` +
+        "userAssignedIdentityID to the client ID of one of the node pool's identities that may read the vault",
+    );
+  }
   if (name === 'AuthenticationError' || name === 'AggregateAuthenticationError') {
     return make('Unauthenticated', `could not get a token for ${ctx.identity} to read ${what} from ${vault}: ${describeAuthError(err)}`);
   }
@@ -104,13 +121,7 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
         `${what} is disabled in ${vault} ${cause}: enable it, or set objectVersion to an enabled version`,
       );
     }
-    if (status === 403) {
-      return make(
-        'PermissionDenied',
-        `${ctx.identity} may not read ${what} from ${vault} ${cause}: grant it the "${READER_ROLE[ctx.objectType]}" role ` +
-          'on the vault (or an access policy with get permission), and check the vault\'s firewall',
-      );
-    }
+    if (status === 403) return make('PermissionDenied', forbiddenMessage(err.message, status, code, what, vault, ctx));
     if (status === 401) return make('Unauthenticated', `${vault} rejected the token of ${ctx.identity} for ${what} ${cause}`);
     if (status === 429) {
       return make(
@@ -128,6 +139,41 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
   if (name === 'AbortError') return make('Cancelled', `reading ${what} from ${vault} was cancelled`);
   // An error of our own code or of a library: its text is no message for a pod; its kind helps the provider's log.
   return make('Internal', `reading ${what} from ${vault} failed unexpectedly (${typeof name === 'string' ? name : 'error'}); see the provider log`);
+}
+
+/**
+ * A 403 that is about access, worded so the fix is one step. Key Vault's answer names who asked and what was refused,
+ * over several lines: "Caller: appid=…;oid=…;iss=…" and "Action: '…'" (Azure RBAC), or one sentence naming the
+ * "appid=…;oid=…" and the missing permission (access policies), or "Client address: …" (the firewall). Those ids are
+ * what the operator needs to find the principal to grant, so they stay next to the role; the rest is dropped.
+ */
+function forbiddenMessage(service: string, status: number, code: string, what: string, vault: string, ctx: ReadContext): string {
+  const lines = service.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const field = (name: string): string | undefined =>
+    lines.find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.slice(name.length + 1).trim().replace(/^'|'$/g, '');
+  const role = `"${READER_ROLE[ctx.objectType]}"`;
+  const firewall = /client address is not authorized/i.test(service);
+  if (firewall) {
+    const address = field('Client address');
+    return (
+      `${vault} refused the request for ${what} from ${address ? `address ${address}` : "this node's address"} ` +
+      `(${status}${code}: ${lines[0]}): allow the node pool's outbound address or subnet in the vault's firewall, or ` +
+      'reach the vault through a private endpoint'
+    );
+  }
+  const caller = (field('Caller') ?? /'(appid=[^']*)'/i.exec(service)?.[1])?.replace(/;iss=[^;]*$/i, '');
+  const action = field('Action');
+  const permission = /does not have (\w+ \w+) permission/i.exec(service)?.[1];
+  const denied = [
+    caller ? `caller ${caller}` : undefined,
+    action ? `action ${action}` : permission ? `missing permission ${permission}` : undefined,
+  ].filter(Boolean);
+  const detail = `(${status}${code}: ${lines[0]?.replace(/\.$/, '')}${denied.length > 0 ? `; ${denied.join('; ')}` : ''})`;
+  const grant = permission
+    ? `add an access policy for that principal with ${permission} permission (the vault uses access policies), or ` +
+      `switch the vault to Azure RBAC and grant the ${role} role`
+    : `grant that principal the ${role} role on the vault (or on the ${ctx.objectType})`;
+  return `${ctx.identity} may not read ${what} from ${vault} ${detail}: ${grant}`;
 }
 
 /** What an @azure/identity AuthenticationError may show: the status and the OAuth error word, never the description. */

@@ -56,7 +56,8 @@ export async function fetchObject(
   }
 
   const listed = await reader.listVersions(object.type, object.name, signal);
-  const selected = selectVersionHistory(object, listed, reader.vaultName);
+  const { versions: selected, warning } = selectVersionHistory(object, listed, reader.vaultName);
+  if (warning) return { files: [], versions: [], warnings: [warning] };
   const converted = await mapBounded(selected, HISTORY_PARALLEL_FETCHES, signal, (version, versionSignal) =>
     fetchAndConvert(reader, object, version, options, versionSignal, `${describeObject(object)} version ${version}`),
   );

@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger';
 import { mapBounded } from './concurrency';
 import { ParameterParser } from './off-thread';
 import { fetchObject, type ContentOptions } from './fetch-object';
+import { describeObject, filesOf, shadowedWarning } from './objects';
 import { POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
 import { FilePathRegistry } from './paths';
 import type { VaultAccess } from './ports';
@@ -93,21 +94,38 @@ export class MountService {
       fetchObject(reader, object, this.options, objectSignal),
     );
 
-    const files: MountFile[] = [];
+    const files = new Map<string, MountFile>();
     const objectVersions: MountResult['objectVersions'] = [];
     const paths = new FilePathRegistry();
-    let totalBytes = 0;
+    const warnings: string[] = [];
+    /** Paths of separate .crt/.key files, known only now (clashes between the others were reported at parse time). */
+    const separateFiles = new Set<string>();
     fetched.forEach((result, i) => {
       const object = spec.objects[i]!;
-      for (const warning of result.warnings) this.logger.warn(mountFields(spec), warning);
+      warnings.push(...result.warnings);
+      const planned = new Set(filesOf(object));
       for (const file of result.files) {
-        // Separate .crt/.key files are only known now; they must not collide with another object's file either.
-        paths.claim(file.path, `objects.array[${object.index}] ("${object.name}")`);
-        files.push({ path: file.path, mode: object.filePermission ?? defaultMode, contents: file.contents });
-        totalBytes += file.contents.length;
+        // A path written twice keeps the later file, as the driver would.
+        const separate = !planned.has(file.path);
+        const earlier = paths.claim(file.path, describeObject(object));
+        if (earlier && (separate || separateFiles.has(file.path))) {
+          warnings.push(shadowedWarning(file.path, earlier, describeObject(object)));
+        }
+        if (separate) separateFiles.add(file.path);
+        files.delete(file.path);
+        files.set(file.path, { path: file.path, mode: object.filePermission ?? defaultMode, contents: file.contents });
       }
       objectVersions.push(...result.versions);
     });
+    for (const warning of warnings) this.logger.warn(mountFields(spec), warning);
+    if (objectVersions.length === 0) {
+      // The driver fails a response without object versions ("missing object versions"): say why instead.
+      throw new ProviderError(
+        'NotFound',
+        `no object of the SecretProviderClass produced a file, so the driver would fail the mount: ${warnings.join('; ')}`,
+      );
+    }
+    const totalBytes = [...files.values()].reduce((sum, f) => sum + f.contents.length, 0);
     if (totalBytes > DRIVER_DEFAULT_RECEIVE_LIMIT) {
       this.logger.warn(
         { ...mountFields(spec), bytes: totalBytes },
@@ -116,7 +134,7 @@ export class MountService {
     } else if (totalBytes > SECRET_SYNC_LIMIT) {
       this.logger.debug({ ...mountFields(spec), bytes: totalBytes }, 'mount content exceeds 1 MiB: it cannot be synced to a Kubernetes Secret');
     }
-    return { files, objectVersions };
+    return { files: [...files.values()], objectVersions };
   }
 
   /** Every failure leaves as a ProviderError; an abort says whether the deadline passed or the driver cancelled. */

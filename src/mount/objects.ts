@@ -1,7 +1,8 @@
 import { isAlias, isScalar, parseDocument, visit, type Node } from 'yaml';
 import { invalidArgument } from '../errors';
-import { checkFilePath, FilePathRegistry } from './paths';
+import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
 import type { ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
+import { yamlInt32 } from './yaml-int';
 
 const OBJECT_TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
 const FORMATS: readonly ObjectFormat[] = ['pem', 'pfx'];
@@ -20,15 +21,33 @@ const KNOWN_FIELDS = new Set([
 const OBJECT_NAME = /^[0-9A-Za-z-]{1,127}$/;
 /** Key Vault version ids are 32 hex digits; we only insist on the character set and leave the rest to the vault. */
 const OBJECT_VERSION = /^[0-9A-Za-z]{1,64}$/;
-/** More versions than this in one volume is a mistake, not a use case; it also bounds the listing work. */
-export const MAX_VERSION_HISTORY = 200;
+/**
+ * The most versions one history object writes. The reference has no bound (any 32-bit number), and a manifest may
+ * ask for "many" meaning all of them, so a larger number is lowered to this one with a warning instead of failing.
+ * The bound is Key Vault's own: a vault serves about 4,000 reads per 10 seconds (shared by every client), so a longer
+ * history would spend a whole throttling window of the vault on one object of one mount. It also bounds the file
+ * names we check up front.
+ */
+export const MAX_VERSION_HISTORY = 4000;
+
+/**
+ * yaml.v3 reads `null`, `Null`, `NULL`, `~` and an empty value as "not set" when they are not quoted (Helm's toYaml
+ * writes `objectAlias: null`); quoted, they are the text. The failsafe schema we read with (so `0644` stays text)
+ * knows no null, so this tag adds exactly that rule: custom tags only ever match plain scalars.
+ */
+const YAML_NULL = { tag: 'tag:yaml.org,2002:null', default: true, test: /^(?:~|null|Null|NULL)?$/, resolve: () => null };
 /**
  * Bounds that keep one SecretProviderClass from holding the node's provider (every mount and /healthz wait while
  * YAML is parsed): real `objects` texts are a few KB, the largest seen tens of KB with a hundred objects.
  */
 export const MAX_OBJECTS_BYTES = 128 * 1024;
-/** Objects (files, counting every version of a history object) one mount may fetch. */
-export const MAX_OBJECT_FILES = 1000;
+/** Object entries one mount may name. */
+export const MAX_OBJECTS = 1000;
+/**
+ * Files one mount may write, counting every version of a history object: one history object at the version bound
+ * fits many times over, a thousand objects each asking for thousands of versions does not.
+ */
+export const MAX_OBJECT_FILES = 10_000;
 /**
  * YAML aliases are how "billion laughs" bombs work; the reference (yaml.v3) resolves them, so do we, up to this many
  * alias expansions relative to the document (the yaml library's measure).
@@ -39,6 +58,8 @@ export interface ParsedObjects {
   objects: ObjectSpec[];
   /** Fields we do not know, kept for a warning (the reference silently ignores them; so do we, but say so). */
   unknownFields: string[];
+  /** Entries that mount as the reference mounts them but not as written (see parseObject), each worth a log line. */
+  warnings: string[];
 }
 
 /**
@@ -51,7 +72,7 @@ export function parseObjects(yamlText: string): ObjectSpec[] {
 }
 
 export function parseObjectsDetailed(yamlText: string): ParsedObjects {
-  if (yamlText.trim() === '') return { objects: [], unknownFields: [] };
+  if (yamlText.trim() === '') return { objects: [], unknownFields: [], warnings: [] };
   if (Buffer.byteLength(yamlText) > MAX_OBJECTS_BYTES) {
     throw invalidArgument(
       `objects is ${Math.ceil(Buffer.byteLength(yamlText) / 1024)} KiB, above the limit of ${MAX_OBJECTS_BYTES / 1024} KiB: ` +
@@ -59,12 +80,12 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
     );
   }
   const root = parseYaml(yamlText, 'objects');
-  if (root === null || root === undefined) return { objects: [], unknownFields: [] };
+  if (root === null || root === undefined) return { objects: [], unknownFields: [], warnings: [] };
   if (!isMapping(root)) {
     throw invalidArgument('objects must be a YAML mapping with an "array" list, e.g. objects: |\n  array:\n    - |\n      objectName: …');
   }
   const array = root['array'];
-  if (array === undefined || array === null || array === '') return { objects: [], unknownFields: [] };
+  if (array === undefined || array === null || array === '') return { objects: [], unknownFields: [], warnings: [] };
   if (!Array.isArray(array)) throw invalidArgument('objects.array must be a YAML list of object entries');
   if (array.length > MAX_OBJECT_FILES) {
     throw invalidArgument(`objects.array has ${array.length} entries, above the limit of ${MAX_OBJECT_FILES} per mount: split them over several SecretProviderClasses`);
@@ -72,6 +93,7 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
 
   const paths = new FilePathRegistry();
   const unknownFields: string[] = [];
+  const warnings: string[] = [];
   const objects = array.map((entry: unknown, index: number) => {
     const where = `objects.array[${index}]`;
     const fields = typeof entry === 'string' ? parseYaml(entry, where) : entry;
@@ -79,10 +101,19 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
       throw invalidArgument(`${where} must be a YAML mapping with at least objectName and objectType`);
     }
     for (const key of Object.keys(fields)) if (!KNOWN_FIELDS.has(key)) unknownFields.push(`${where}.${key}`);
-    const object = parseObject(fields, index);
-    for (const path of filesOf(object)) paths.claim(path, describeObject(object));
+    const object = parseObject(fields, index, warnings);
+    for (const path of filesOf(object)) {
+      const earlier = paths.claim(path, describeObject(object));
+      if (earlier) warnings.push(shadowedWarning(path, earlier, describeObject(object)));
+    }
     return object;
   });
+  if (objects.length > MAX_OBJECTS) {
+    throw invalidArgument(
+      `objects has ${objects.length} entries, above the limit of ${MAX_OBJECTS} per mount: split the objects over ` +
+        'several SecretProviderClasses',
+    );
+  }
   const files = objects.reduce((n, o) => n + Math.max(1, o.versionHistory), 0);
   if (files > MAX_OBJECT_FILES) {
     throw invalidArgument(
@@ -90,7 +121,19 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
         `${MAX_OBJECT_FILES} per mount: lower objectVersionHistory or split the objects over several SecretProviderClasses`,
     );
   }
-  return { objects, unknownFields };
+  return { objects, unknownFields, warnings };
+}
+
+/**
+ * Two objects writing one path: the reference returns both files and the driver keeps the later one, so manifests
+ * that do this mount today with the later object's content. We return the same file (mount-service drops the
+ * earlier) and say which object is hidden.
+ */
+export function shadowedWarning(path: string, earlier: string, later: string): string {
+  return (
+    `${earlier} and ${later} both write the file "${path}": the volume gets ${later}'s (the later one), as with the ` +
+    'reference provider; give one of them a different objectAlias'
+  );
 }
 
 /** "objects.array[1] (secret "db-password")": how messages name an object. */
@@ -104,7 +147,7 @@ export function filesOf(object: ObjectSpec): string[] {
   return Array.from({ length: object.versionHistory }, (_, i) => `${object.fileName}/${i}`);
 }
 
-function parseObject(fields: Record<string, unknown>, index: number): ObjectSpec {
+function parseObject(fields: Record<string, unknown>, index: number, warnings: string[]): ObjectSpec {
   const where = `objects.array[${index}]`;
   const field = (name: string): string => {
     const value = fields[name];
@@ -136,20 +179,37 @@ function parseObject(fields: Record<string, unknown>, index: number): ObjectSpec
   const historyText = field('objectVersionHistory');
   let versionHistory = 1;
   if (historyText) {
-    if (!/^-?\d+$/.test(historyText)) {
-      throw invalidArgument(`${here}: objectVersionHistory "${historyText.slice(0, 20)}" must be a whole number`);
+    const read = yamlInt32(historyText);
+    if (read === undefined) {
+      throw invalidArgument(
+        `${here}: objectVersionHistory "${historyText.slice(0, 20)}" is not a number: use the count of versions to ` +
+          'write, e.g. 3 (1 or less writes only the current version)',
+      );
     }
-    versionHistory = Math.max(1, Number(historyText));
+    versionHistory = Math.max(1, read);
     if (versionHistory > MAX_VERSION_HISTORY) {
-      throw invalidArgument(`${here}: objectVersionHistory ${historyText} is above the limit of ${MAX_VERSION_HISTORY}`);
+      warnings.push(
+        `${here}: objectVersionHistory ${historyText.slice(0, 20)} is lowered to ${MAX_VERSION_HISTORY}, the most ` +
+          "versions one object writes (a vault's read limit per 10 seconds)",
+      );
+      versionHistory = MAX_VERSION_HISTORY;
     }
   }
 
   const formatText = field('objectFormat').toLowerCase();
-  const format = formatText ? FORMATS.find((f) => f === formatText) : 'pem';
+  let format = formatText ? FORMATS.find((f) => f === formatText) : 'pem';
   if (!format) throw invalidArgument(`${here}: objectFormat "${field('objectFormat')}" is not supported: use pem or pfx`);
   if (format === 'pfx' && type !== 'secret') {
-    throw invalidArgument(`${here}: objectFormat pfx applies only to objectType secret (a certificate's secret)`);
+    // The reference refuses exactly "pfx" here but lets "PFX" (any other case) through and ignores it, so manifests
+    // with it mount today: they keep mounting, with the PEM they got, and a warning.
+    if (field('objectFormat') === 'pfx') {
+      throw invalidArgument(`${here}: objectFormat pfx applies only to objectType secret (a certificate's secret)`);
+    }
+    warnings.push(
+      `${here}: objectFormat "${field('objectFormat')}" is ignored for objectType ${type} (only a secret has a PFX ` +
+        'form); the file is PEM, as with the reference provider: remove objectFormat',
+    );
+    format = 'pem';
   }
 
   const encodingText = field('objectEncoding').toLowerCase();
@@ -161,7 +221,8 @@ function parseObject(fields: Record<string, unknown>, index: number): ObjectSpec
     throw invalidArgument(`${here}: objectEncoding applies only to objectType secret`);
   }
 
-  const fileName = field('objectAlias') || name;
+  // The driver cleans each path before writing ("./a" and "a//b" are written as "a" and "a/b"), so do we.
+  const fileName = normalizeFilePath(field('objectAlias') || name);
   const pathProblem = checkFilePath(fileName);
   if (pathProblem) {
     const source = field('objectAlias') ? `objectAlias "${fileName.slice(0, 200)}"` : 'objectName';
@@ -177,25 +238,52 @@ function parseObject(fields: Record<string, unknown>, index: number): ObjectSpec
     format,
     encoding,
     fileName,
-    filePermission: parseFilePermission(field('filePermission'), here),
+    filePermission: parseFilePermission(field('filePermission'), here, warnings),
   };
 }
 
-function parseFilePermission(text: string, here: string): number | undefined {
+/**
+ * `filePermission` as octal text. What the reference does with each form, and what we do:
+ * - octal digits, any number of leading zeros (`0600`, `00600`, `600`): that mode. Bits above 0777 (`04755`) never
+ *   reach the file (the driver writes permission bits only), so we drop them too and say so;
+ * - `0o600`: the reference fails to parse it and writes mode 0; we write 0600 (the intent is plain);
+ * - anything else that is not octal (`0900`, `rw-r--r--`, `644.0`, a value beyond 32 bits): the reference writes the
+ *   file with mode 0 (owner root, readable by root only) and the pod mounts. We do the same and warn, since failing
+ *   would stop pods that run today, and mode 0 exposes nothing;
+ * - a negative number: the reference passes it on, and the driver turns it into a world-writable mode with the
+ *   set-id bits: refused.
+ */
+function parseFilePermission(text: string, here: string, warnings: string[]): number | undefined {
   if (!text) return undefined;
-  const digits = text.replace(/^0o/i, '');
-  if (!/^[0-7]{1,4}$/.test(digits) || Number.parseInt(digits, 8) > 0o777) {
+  const fix = 'use an octal mode such as "0644" or "0400"';
+  if (text.startsWith('-')) {
     throw invalidArgument(
-      `${here}: filePermission "${text.slice(0, 20)}" is not an octal file mode: use a value such as "0644" or "0400"`,
+      `${here}: filePermission "${text.slice(0, 20)}" is negative; the reference provider would make the file ` +
+        `world-writable: ${fix}`,
     );
   }
-  return Number.parseInt(digits, 8);
+  const digits = text.replace(/^\+/, '').replace(/^0o/i, '');
+  const mode = /^[0-7]+$/.test(digits) ? Number.parseInt(digits, 8) : Number.NaN;
+  if (!Number.isFinite(mode) || mode > 2 ** 31 - 1) {
+    warnings.push(
+      `${here}: filePermission "${text.slice(0, 20)}" is not an octal file mode, so the file is written with mode 0 ` +
+        `(readable by root only), as the reference provider does: ${fix}`,
+    );
+    return 0;
+  }
+  if (mode > 0o777) {
+    warnings.push(
+      `${here}: filePermission "${text.slice(0, 20)}" has bits above 0777, which the driver does not write: the file ` +
+        `gets mode 0${(mode & 0o777).toString(8).padStart(3, '0')}`,
+    );
+  }
+  return mode & 0o777;
 }
 
 function parseYaml(text: string, where: string): unknown {
   // uniqueKeys off: the library's own check compares every key with every other (20,000 keys held the event loop for
   // seconds); duplicateKey below does it with a set. merge: `<<: *anchor` as yaml.v3 (the reference) reads it.
-  const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, merge: true, prettyErrors: false });
+  const doc = parseDocument(text, { schema: 'failsafe', customTags: [YAML_NULL], uniqueKeys: false, merge: true, prettyErrors: false });
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const line = first.linePos?.[0]?.line;

@@ -125,8 +125,9 @@ export function parseMountParameters(
     secrets: credentialSecrets,
   });
 
-  const { objects, unknownFields } = parseObjectsCached(attributes['objects'] ?? '');
-  const warnings = unknownFields.map((f) => `${f} is not a known object field and is ignored`);
+  const parsed = parseObjectsCached(attributes['objects'] ?? '');
+  const { objects, unknownFields } = parsed;
+  const warnings = [...unknownFields.map((f) => `${f} is not a known object field and is ignored`), ...parsed.warnings];
   if (objects.length === 0) warnings.push('objects is empty: the mount succeeds with no files');
   if (cloudEnvFileName && cloudName !== AZURE_STACK_CLOUD) {
     warnings.push(`cloudEnvFileName is ignored: it is read only when cloudName is ${AZURE_STACK_CLOUD} (cloud is ${cloudName})`);

@@ -24,18 +24,38 @@ export function checkFilePath(path: string): string | undefined {
 }
 
 /**
- * Records the files of one mount and rejects two objects writing the same path, or one object's file being another's
- * folder (version history writes `<file>/0`, which would clash with an object named `<file>`).
+ * A path as the driver writes it: it cleans every path first (Go's path.Clean), so `./a`, `a//b` and `a/` name the
+ * files `a`, `a/b` and `a`. Only `.` and empty segments go; `..` is refused by checkFilePath.
+ */
+export function normalizeFilePath(path: string): string {
+  if (path.startsWith('/')) return path; // absolute: left for checkFilePath to refuse
+  return path
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .join('/');
+}
+
+/**
+ * Records the files of one mount. Two objects writing the same path are allowed, as the driver allows them (the later
+ * file wins): `claim` returns the earlier owner so the caller can warn. One object's file being another's folder
+ * (version history writes `<file>/0`, which would clash with an object named `<file>`) is refused: the driver cannot
+ * write both, so that mount fails with the reference too.
  */
 export class FilePathRegistry {
   private readonly owners = new Map<string, string>();
   private readonly folders = new Map<string, string>();
 
-  claim(path: string, owner: string): void {
-    const clash = this.owners.get(path) ?? this.folders.get(path);
-    if (clash !== undefined) {
+  /** Claims `path` for `owner`; returns the previous owner when another object already writes the same path. */
+  claim(path: string, owner: string): string | undefined {
+    const earlier = this.owners.get(path);
+    if (earlier !== undefined) {
+      this.owners.set(path, owner);
+      return earlier;
+    }
+    const folderOwner = this.folders.get(path);
+    if (folderOwner !== undefined) {
       throw invalidArgument(
-        `${owner} and ${clash} both write the file "${path}": give one of them a different objectAlias`,
+        `${owner} writes the file "${path}", which ${folderOwner} needs as a folder: give one of them a different objectAlias`,
       );
     }
     const segments = path.split('/');
@@ -50,5 +70,6 @@ export class FilePathRegistry {
       this.folders.set(folder, owner);
     }
     this.owners.set(path, owner);
+    return undefined;
   }
 }

@@ -8,6 +8,7 @@ import type { RawMountRequest } from '../mount/request';
 import type { Logger } from '../observability/logger';
 import { noopMetrics, type ProviderMetrics } from '../observability/metrics';
 import { loadServices } from './protos';
+import { boundStatusMessage } from './status-message';
 import { listenOnUnixSocket } from './unix-socket';
 import { serveOverAddon } from './windows-socket';
 
@@ -245,6 +246,6 @@ const GO_CODE_NAMES: Record<number, string> = {
 };
 
 function toServiceError(err: unknown): Partial<grpc.ServiceError> {
-  if (err instanceof ProviderError) return { code: STATUS[err.status], details: err.message };
+  if (err instanceof ProviderError) return { code: STATUS[err.status], details: boundStatusMessage(err.message) };
   return { code: grpc.status.INTERNAL, details: 'internal error in the provider: see the provider logs' };
 }

@@ -91,7 +91,10 @@ async function answer(routes: Map<string, RouteHandler>, req: IncomingMessage, r
 function listen(server: Server, options: HttpEndpointOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      const why = err.code === 'EADDRINUSE' ? 'is already in use' : `cannot be opened (${err.code ?? 'error'})`;
+      const why =
+        err.code === 'EADDRINUSE'
+          ? `is already in use on this node (another process, or a second provider pod with hostNetwork): stop it or set ${options.portFlag} to a free port`
+          : `cannot be opened (${err.code ?? 'error'})`;
       const where = options.host ? ` on ${options.hostFlag ?? 'address'} ${options.host}` : '';
       reject(new Error(`${options.portFlag} ${options.port}${where} for the ${options.name} endpoint ${why}`));
     };

@@ -137,17 +137,16 @@ describe('objectVersionHistory', () => {
   it.each([
     ['does not exist', () => '0123456789abcdef0123456789abcdef', 'version 0123456789abcdef0123456789abcdef was not found in Key Vault "history-kv"'],
     ['is disabled', () => disabledSecret, 'this version is disabled in Key Vault "history-kv"'],
-  ])('fails the mount with NotFound when the start version %s', async (_name, start, fragment) => {
-    const err = await mountError(provider, [
+  ])('writes nothing for the history object, as the reference, and warns, when the start version %s', async (_name, start, fragment) => {
+    const result = await mount(provider, [
       'objectName: salt\nobjectType: secret\nobjectAlias: current',
       `objectName: salt\nobjectType: secret\nobjectVersionHistory: 2\nobjectVersion: ${start()}`,
     ]);
-    expect(err.code).toBe(grpcStatus.NOT_FOUND);
-    expect(err.details).toContain('objects.array[1] (secret "salt") version');
-    expect(err.details).toContain(fragment);
+    expect(result.files.map((f) => f.path)).toEqual(['current']);
+    await provider.waitForLog(fragment);
   });
 
-  it('fails with NotFound for an object that does not exist', async () => {
+  it('fails with NotFound for an object that does not exist, when it is the only one (the driver would fail too)', async () => {
     const err = await mountError(provider, ['objectName: no-such-secret\nobjectType: secret\nobjectVersionHistory: 2']);
     expect(err.code).toBe(grpcStatus.NOT_FOUND);
     expect(err.details).toContain('objects.array[0] (secret "no-such-secret"): Key Vault "history-kv" has no enabled version');
@@ -205,10 +204,12 @@ describe('objectVersionHistory', () => {
     ]);
   });
 
-  it('writes each version as a binary PFX with objectFormat pfx and objectEncoding base64 (no .crt/.key)', async () => {
+  it('writes each version as a binary PFX with objectFormat pfx and objectEncoding base64 (.crt/.key empty, as the reference)', async () => {
     const result = await mount(split, ['objectName: web-tls\nobjectType: secret\nobjectVersionHistory: 3\nobjectFormat: pfx\nobjectEncoding: base64']);
-    expect(result.files.map((f) => f.path)).toEqual(['web-tls/0', 'web-tls/1', 'web-tls/2']);
-    for (const f of result.files) expect(() => createSecureContext({ pfx: f.contents, passphrase: '' })).not.toThrow();
+    const paths = ['web-tls/0', 'web-tls/1', 'web-tls/2'];
+    expect(result.files.map((f) => f.path)).toEqual(paths.flatMap((p) => [p, `${p}.crt`, `${p}.key`]));
+    for (const f of result.files.filter((f) => paths.includes(f.path))) expect(() => createSecureContext({ pfx: f.contents, passphrase: '' })).not.toThrow();
+    for (const f of result.files.filter((f) => !paths.includes(f.path))) expect(f.contents).toEqual(Buffer.alloc(0));
   });
 
   it('follows rotation: a new version becomes <file>/0 and the others move down', async () => {

@@ -301,8 +301,17 @@ describe('objectType secret backed by a certificate', () => {
       `objectName: ${name}\nobjectType: secret\nobjectFormat: pfx\nobjectAlias: ${name}.pfx.b64`,
       `objectName: ${name}\nobjectType: secret\nobjectFormat: PFX\nobjectEncoding: base64\nobjectAlias: ${name}.pfx`,
     ]);
-    // No .crt/.key for PFX output, even with separate files on.
-    expect(result.files.map((f) => f.path)).toEqual([`${name}.pfx.b64`, `${name}.pfx`]);
+    // With separate files on, PFX output comes with empty .crt/.key files, as the reference writes them (issue 12).
+    expect(result.files.map((f) => f.path)).toEqual([
+      `${name}.pfx.b64`,
+      `${name}.pfx.b64.crt`,
+      `${name}.pfx.b64.key`,
+      `${name}.pfx`,
+      `${name}.pfx.crt`,
+      `${name}.pfx.key`,
+    ]);
+    expect(result.file(`${name}.pfx.crt`)).toEqual(Buffer.alloc(0));
+    expect(result.file(`${name}.pfx.key`)).toEqual(Buffer.alloc(0));
     expect(result.file(`${name}.pfx.b64`).toString()).toBe(fixture(`${name}.p12`).toString('base64'));
     expect(result.file(`${name}.pfx`)).toEqual(fixture(`${name}.p12`));
     const legacy = name.includes('rc2') ? ['-legacy'] : [];
@@ -323,7 +332,6 @@ describe('objectType secret backed by a certificate', () => {
   });
 
   it.each<[string, string, string[]]>([
-    ['a PEM-stored certificate requested as pfx', 'objectName: kv-ec-pem\nobjectType: secret\nobjectFormat: pfx', ['(secret "kv-ec-pem")', 'objectFormat pfx was requested, but this certificate is stored as PEM']],
     ['a content type that is neither PFX nor PEM', 'objectName: odd-type\nobjectType: secret', ['(secret "odd-type")', 'content type "application/pkix-cert"']],
     ['objectEncoding hex for PFX output', 'objectName: chain4-aes256\nobjectType: secret\nobjectFormat: pfx\nobjectEncoding: hex', ['objectEncoding hex does not apply to objectFormat pfx']],
     ['objectFormat pfx on a cert object (before any call)', 'objectName: kv-rsa-pfx\nobjectType: cert\nobjectFormat: pfx', ['objectFormat pfx applies only to objectType secret']],
@@ -333,10 +341,11 @@ describe('objectType secret backed by a certificate', () => {
     for (const fragment of fragments) expect(err.details).toContain(fragment);
   });
 
-  it('refuses a .crt/.key file that collides with another object', async () => {
-    const err = await mountError(split, ['objectName: chain4-rc2\nobjectType: secret\nobjectAlias: tls', 'objectName: kv-rsa-pfx\nobjectType: cert\nobjectAlias: tls.crt']);
-    expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
-    expect(err.details).toContain('both write the file "tls.crt"');
+  it('a .crt/.key file that collides with a later object: the later one wins, as at the driver (issue 12)', async () => {
+    const result = await mount(split, ['objectName: chain4-rc2\nobjectType: secret\nobjectAlias: tls', 'objectName: kv-rsa-pfx\nobjectType: cert\nobjectAlias: tls.crt']);
+    expect(result.files.filter((f) => f.path === 'tls.crt')).toHaveLength(1);
+    expect(result.file('tls.crt').toString()).toBe(fixtureText('c4-leaf.crt'));
+    await split.waitForLog(/both write the file "tls.crt"/);
   });
 });
 

@@ -89,8 +89,8 @@ describe('convertCertificateSecret — PKCS#12 to PEM', () => {
     const result = convertCertificateSecret({ value, contentType: PKCS12 }, options());
     expect(certDers(result.content)).toEqual(stored.map((c) => c.der));
     expect(result.warnings).toEqual([
-      'the 2 certificates in the PFX do not form one chain (an intermediate may be missing); ' +
-        'they are written in their stored order',
+      'the 2 certificates in the PFX do not form one chain linked by key identifiers (an intermediate may be missing, ' +
+        'or one is stored twice); they are written in their stored order, as the reference provider writes them',
     ]);
   });
 
@@ -145,10 +145,12 @@ describe('convertCertificateSecret — PKCS#12 as pfx', () => {
     expect(result).toEqual({ content: fixture('rsa-rc2.p12'), warnings: [] });
   });
 
-  it('writes no .crt/.key parts even when separate files are requested', () => {
+  it('writes empty .crt/.key parts when separate files are requested (the reference splits the base64 text and finds no PEM)', () => {
     const result = convertCertificateSecret(secret, options({ format: 'pfx', writeCertAndKeyInSeparateFiles: true }));
-    expect(result.certificates).toBeUndefined();
-    expect(result.privateKey).toBeUndefined();
+    expect(result.content).toEqual(Buffer.from(secret.value));
+    expect(result.certificates).toEqual(Buffer.alloc(0));
+    expect(result.privateKey).toEqual(Buffer.alloc(0));
+    expect(result.warnings).toEqual([expect.stringContaining('the .crt and .key files are empty')]);
   });
 
   it('refuses hex', () => {
@@ -200,16 +202,15 @@ describe('convertCertificateSecret — PEM as stored', () => {
     expect(new X509Certificate(result.certificates!).subject).toBe('CN=leaf');
   });
 
-  it('puts traditional key blocks into .key and keeps other blocks only in the combined file', () => {
+  it('puts every block that is not a certificate into .key, EC PARAMETERS included (as the reference)', () => {
     const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
     const sec1 = ec.export({ type: 'sec1', format: 'pem' }).toString();
     const value = `-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n${sec1}${leaf.pem}`;
     const result = convertCertificateSecret({ value, contentType: PEM }, separate);
-    expect(labels(result.privateKey!)).toEqual(['EC PRIVATE KEY']);
+    expect(labels(result.privateKey!)).toEqual(['EC PARAMETERS', 'EC PRIVATE KEY']);
+    expect(result.privateKey!.toString()).toBe(`-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n${sec1}`);
     expect(labels(result.certificates!)).toEqual(['CERTIFICATE']);
-    expect(result.warnings).toEqual([
-      'PEM blocks of type EC PARAMETERS are in the combined file only, not in .crt or .key',
-    ]);
+    expect(result.warnings).toEqual([]);
   });
 
   it('warns about a missing key or certificate when splitting', () => {
@@ -223,11 +224,12 @@ describe('convertCertificateSecret — PEM as stored', () => {
     ]);
   });
 
-  it('refuses objectFormat pfx with a message that explains why', () => {
-    expectError(
-      () => convertCertificateSecret({ value: keyFirst, contentType: PEM }, options({ format: 'pfx' })),
-      /objectFormat pfx was requested, but this certificate is stored as PEM \(application\/x-pem-file\), so Key Vault/,
-    );
+  it('objectFormat pfx: writes the stored PEM (as the reference) and warns why', () => {
+    const result = convertCertificateSecret({ value: keyFirst, contentType: PEM }, options({ format: 'pfx' }));
+    expect(result.content).toEqual(Buffer.from(keyFirst));
+    expect(result.warnings).toEqual([
+      expect.stringMatching(/^objectFormat pfx was requested, but this certificate is stored as PEM \(application\/x-pem-file\), so Key Vault holds no PFX for it: the file is the stored PEM/),
+    ]);
   });
 
   it('refuses objectEncoding base64', () => {

@@ -5,6 +5,7 @@ const pems = (certs: TestCert[]) => certs.map((c) => c.pem);
 const fixturePem = (name: string) => fixture(`${name}.crt`).toString('utf8');
 const names = (ordered: string[], certs: TestCert[]) =>
   ordered.map((pem) => certs.find((c) => c.pem === pem)?.name ?? '?');
+const stored = (certs: TestCert[], problem: string) => ({ certificates: pems(certs), complete: false, problem });
 const orders = (certs: TestCert[]) => permutations(certs).map((p) => [p.map((c) => c.name).join(', '), p] as const);
 
 describe('orderCertificateChain', () => {
@@ -40,20 +41,18 @@ describe('orderCertificateChain', () => {
     expect(orderCertificateChain(input)).toEqual({ certificates: expected, complete: true });
   });
 
-  describe('falls back to names where key identifiers are absent', () => {
+  // The reference links by key identifiers only; names never count, so without identifiers it keeps the stored order.
+  describe('keeps the stored order where key identifiers are absent (names are not compared, as in the reference)', () => {
     const root = makeCert({ name: 'n-root', key: rsaKey(0), ca: true, ski: false, aki: false });
     const int = makeCert({ name: 'n-int', key: rsaKey(1), issuer: root, ca: true, ski: false, aki: false });
     const leaf = makeCert({ name: 'n-leaf', key: rsaKey(2), issuer: int, ski: false, aki: false });
     const partial = makeCert({ name: 'p-leaf', key: rsaKey(2), issuer: three.cas[1]!, ski: false, aki: false });
     it.each(orders([leaf, int, root]))('no identifiers at all: %s', (_label, input) => {
-      expect(orderCertificateChain(pems(input))).toEqual({ certificates: pems([leaf, int, root]), complete: true });
+      expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
     });
     it('a leaf with neither SKI nor AKI under CAs that have them', () => {
       const input = [three.cas[0]!, partial, three.cas[1]!];
-      expect(orderCertificateChain(pems(input))).toEqual({
-        certificates: pems([partial, three.cas[1]!, three.cas[0]!]),
-        complete: true,
-      });
+      expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
     });
   });
 
@@ -61,7 +60,7 @@ describe('orderCertificateChain', () => {
     const oldRoot = makeCert({ name: 'root', key: rsaKey(5), ca: true });
     // three.leaf's issuer is "int1", signed by three's root; here only a same-named root with another key is present.
     const result = orderCertificateChain(pems([three.cas[1]!, oldRoot]));
-    expect(result).toEqual({ certificates: pems([three.cas[1]!, oldRoot]), complete: false });
+    expect(result).toEqual(stored([three.cas[1]!, oldRoot], 'incomplete'));
   });
 
   describe('a missing intermediate keeps the stored order', () => {
@@ -69,12 +68,12 @@ describe('orderCertificateChain', () => {
       ['leaf, root', [three.leaf, three.cas[0]!]],
       ['root, leaf', [three.cas[0]!, three.leaf]],
     ])('%s', (_label, input) => {
-      expect(orderCertificateChain(pems(input))).toEqual({ certificates: pems(input), complete: false });
+      expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
     });
     it('4-certificate chain without int1', () => {
       const four = makeChain(4, { ski: false }, 3);
       const input = [four.ordered[3]!, four.ordered[0]!, four.ordered[1]!]; // root, leaf, int2
-      expect(orderCertificateChain(pems(input))).toEqual({ certificates: pems(input), complete: false });
+      expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
     });
   });
 
@@ -86,17 +85,28 @@ describe('orderCertificateChain', () => {
     expect(orderCertificateChain(pems(input as TestCert[]))).toEqual(expected);
   });
 
-  it('writes duplicates once', () => {
+  describe('a certificate stored twice: every copy is kept, in stored order', () => {
     const [leaf, int, root] = all3 as [TestCert, TestCert, TestCert];
-    const input = pems([root, leaf, int, root, leaf]);
-    expect(orderCertificateChain(input)).toEqual({ certificates: pems(all3), complete: true });
-    expect(orderCertificateChain(pems([root, root]))).toEqual({ certificates: pems([root]), complete: true });
+    it('a root without AKI stored twice: the chain misses the second copy, so the stored order (as the reference)', () => {
+      const rootNoAki = makeCert({ name: 'r', key: rsaKey(10), ca: true, aki: false });
+      const intR = makeCert({ name: 'i', key: rsaKey(11), issuer: rootNoAki, ca: true });
+      const leafR = makeCert({ name: 'l', key: rsaKey(12), issuer: intR });
+      const input = [leafR, intR, rootNoAki, rootNoAki];
+      expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
+    });
+    it('a root with AKI stored twice links to its own copy: the reference fails ("cycle"), we keep the stored order', () => {
+      const input = [root, leaf, int, root, leaf];
+      expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'cycle'));
+    });
+    it('only two copies of a root: each issued the other, so there is no leaf (the reference fails), stored order', () => {
+      expect(orderCertificateChain(pems([root, root]))).toEqual(stored([root, root], 'no-leaf'));
+    });
   });
 
   it('keeps the stored order for two unrelated chains', () => {
     const other = makeChain(2, {}, 6);
     const input = [three.leaf, ...three.cas, other.leaf, other.cas[0]!];
-    expect(orderCertificateChain(pems(input))).toEqual({ certificates: pems(input), complete: false });
+    expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
   });
 
   it('terminates on mutually cross-signed CAs and keeps every certificate', () => {
@@ -117,14 +127,14 @@ describe('orderCertificateChain', () => {
     // Two copies of the intermediate (same key and name, different serial): the leaf has two candidate issuers.
     const int2 = makeCert({ name: 'int1', key: three.cas[1]!.key, issuer: three.cas[0]!, ca: true });
     const input = [three.leaf, three.cas[1]!, int2, three.cas[0]!];
-    expect(orderCertificateChain(pems(input))).toEqual({ certificates: pems(input), complete: false });
+    expect(orderCertificateChain(pems(input))).toEqual(stored(input, 'incomplete'));
   });
 
   it('never throws, whatever it is given', () => {
     const junk = ['not a certificate', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', ''];
     for (const bad of junk) {
       const input = [three.leaf.pem, bad];
-      expect(orderCertificateChain(input)).toEqual({ certificates: input, complete: false });
+      expect(orderCertificateChain(input)).toEqual({ certificates: input, complete: false, problem: 'unreadable' });
     }
     // Every subset of every order of a 4-certificate chain plus an unrelated certificate.
     const four = makeChain(4, { ski: false }, 3);

@@ -70,3 +70,55 @@ describe('toProviderError', () => {
     expect(internal.message).toContain('TypeError');
   });
 });
+
+describe('toProviderError: answers an operator fixes in one step (issue 12)', () => {
+  const uai = { ...ctx, identity: "the node's system-assigned managed identity" };
+
+  it.each([
+    ['CredentialUnavailableError', new CredentialUnavailableError('ManagedIdentityCredential: Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request')],
+    ['AuthenticationError', new AuthenticationError(400, { error: 'invalid_request', error_description: 'Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request' })],
+  ])('"Multiple user assigned identities exist" (%s) is InvalidArgument and says to set userAssignedIdentityID', (_kind, cause) => {
+    const err = toProviderError(cause, uai);
+    expect(err.status).toBe('InvalidArgument');
+    expect(err.message).toContain('set userAssignedIdentityID to the client ID of one of the node pool');
+    expect(err.message).toContain('Multiple user assigned identities exist');
+    expect(err.message).not.toContain('system-assigned managed identity');
+  });
+
+  it('a 403 under Azure RBAC keeps the caller ids and the denied action next to the role', () => {
+    const service =
+      'Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions ' +
+      'were changed recently, please observe propagation time.\r\nCaller: appid=11111111-2222-3333-4444-555555555555;' +
+      'oid=66666666-7777-8888-9999-000000000000;iss=https://sts.windows.net/t/\r\n' +
+      "Action: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'\r\nResource: '/subscriptions/x/resourcegroups/rg/providers/" +
+      "microsoft.keyvault/vaults/shop-kv/secrets/db-password'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\n" +
+      'DecisionReason: null \r\nVault: shop-kv;location=eastus\r\n';
+    const err = toProviderError(new RestError(service, { statusCode: 403, code: 'Forbidden' }), ctx);
+    expect(err.status).toBe('PermissionDenied');
+    expect(err.message).toBe(
+      `the node's system-assigned managed identity may not read secret "db-password" from Key Vault "shop-kv" ` +
+        '(403 Forbidden: Caller is not authorized to perform action on resource; caller ' +
+        'appid=11111111-2222-3333-4444-555555555555;oid=66666666-7777-8888-9999-000000000000; action ' +
+        'Microsoft.KeyVault/vaults/secrets/getSecret/action): grant that principal the "Key Vault Secrets User" role on ' +
+        'the vault (or on the secret)',
+    );
+  });
+
+  it('a 403 under access policies keeps the caller ids and the missing permission', () => {
+    const service =
+      "The user, group or application 'appid=aaaa;oid=bbbb;iss=https://sts.windows.net/t/' does not have secrets get " +
+      "permission on key vault 'shop-kv;location=eastus'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287";
+    const err = toProviderError(new RestError(service, { statusCode: 403, code: 'Forbidden' }), ctx);
+    expect(err.message).toContain('caller appid=aaaa;oid=bbbb');
+    expect(err.message).toContain('missing permission secrets get');
+    expect(err.message).toContain('add an access policy for that principal with secrets get permission');
+  });
+
+  it('a 403 from the vault firewall names the address and says to allow it', () => {
+    const service = 'Client address is not authorized and caller is not a trusted service.\r\nClient address: 203.0.113.7\r\nCaller: appid=a;oid=b\r\nVault: shop-kv;location=eastus';
+    const err = toProviderError(new RestError(service, { statusCode: 403, code: 'Forbidden' }), ctx);
+    expect(err.status).toBe('PermissionDenied');
+    expect(err.message).toContain('from address 203.0.113.7');
+    expect(err.message).toContain("vault's firewall");
+  });
+});

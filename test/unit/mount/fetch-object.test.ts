@@ -205,14 +205,23 @@ describe('fetchObject — one version of each kind', () => {
     }
   });
 
-  it('writes only the PFX for objectFormat pfx, even with separate files', async () => {
+  it('writes the PFX and, with separate files, empty .crt and .key for objectFormat pfx (as the reference)', async () => {
     const result = await fetchObject(vault, spec({ name: 'web-tls', type: 'secret', format: 'pfx', encoding: 'base64' }), SEPARATE, live());
-    expect(result.files).toEqual([{ path: 'web-tls', contents: fixture('chain4-rc2.p12') }]);
+    expect(result.files).toEqual([
+      { path: 'web-tls', contents: fixture('chain4-rc2.p12') },
+      { path: 'web-tls.crt', contents: Buffer.alloc(0) },
+      { path: 'web-tls.key', contents: Buffer.alloc(0) },
+    ]);
+  });
+
+  it('writes the stored PEM, with a warning, for a PEM-stored certificate as pfx (as the reference)', async () => {
+    const result = await fetchObject(vault, spec({ name: 'pem-tls', type: 'secret', format: 'pfx' }), OPTIONS, live());
+    expect(result.files.map((f) => f.path)).toEqual(['pem-tls']);
+    expect(result.warnings).toEqual([expect.stringMatching(/\(secret "pem-tls"\): objectFormat pfx was requested, but this certificate is stored as PEM/)]);
   });
 
   it.each<[string, Partial<ObjectSpec> & Pick<ObjectSpec, 'name' | 'type'>, RegExp]>([
     ['an oct-HSM key', { name: 'aes', type: 'key', index: 4 }, /^objects\.array\[4\] \(key "aes"\): key type "oct-HSM" is not supported/],
-    ['a PEM-stored certificate as pfx', { name: 'pem-tls', type: 'secret', format: 'pfx' }, /\(secret "pem-tls"\): objectFormat pfx was requested, but this certificate is stored as PEM/],
     ['an unknown content type', { name: 'odd-tls', type: 'secret' }, /\(secret "odd-tls"\): the certificate's secret has content type "text\/plain"/],
     ['a plain secret that is not hex', { name: 'db-password', type: 'secret', encoding: 'hex' }, /\(secret "db-password"\): objectEncoding hex/],
   ])('fails InvalidArgument naming the object for %s', async (_name, object, pattern) => {
@@ -292,19 +301,21 @@ describe('fetchObject — version history', () => {
   it.each<[string, (s: string[]) => string, RegExp]>([
     ['does not exist', () => 'ffffffffffffffffffffffffffffffff', /version ffffffffffffffffffffffffffffffff was not found in Key Vault "memory-kv"/],
     ['is disabled', (s) => s[3]!, /this version is disabled in Key Vault "memory-kv"/],
-  ])('fails with NotFound when the start version %s, fetching nothing', async (_name, pick, pattern) => {
+  ])('writes nothing for the object, with a warning, when the start version %s (as the reference)', async (_name, pick, pattern) => {
     const { vault, secrets } = historyVault();
-    const err = await fetchError(fetchObject(vault, spec({ name: 'salt', type: 'secret', versionHistory: 2, version: pick(secrets) }), OPTIONS, live()));
-    expect(err.status).toBe('NotFound');
-    expect(err.message).toMatch(/^objects\.array\[0\] \(secret "salt"\) version /);
-    expect(err.message).toMatch(pattern);
+    const result = await fetchObject(vault, spec({ name: 'salt', type: 'secret', versionHistory: 2, version: pick(secrets) }), OPTIONS, live());
+    expect(result.files).toEqual([]);
+    expect(result.versions).toEqual([]);
+    expect(result.warnings).toHaveLength(1);
+    expect(result.warnings[0]).toMatch(/^objects\.array\[0\] \(secret "salt"\) version /);
+    expect(result.warnings[0]).toMatch(pattern);
     expect(vault.calls).toEqual(['list secret/salt']);
   });
 
-  it('fails with NotFound for an object that has no versions', async () => {
-    const err = await fetchError(fetchObject(new MemoryVault(), spec({ name: 'nothing', type: 'key', versionHistory: 2 }), OPTIONS, live()));
-    expect(err.status).toBe('NotFound');
-    expect(err.message).toContain('(key "nothing"): Key Vault "memory-kv" has no enabled version');
+  it('writes nothing, with a warning, for an object that has no versions', async () => {
+    const result = await fetchObject(new MemoryVault(), spec({ name: 'nothing', type: 'key', versionHistory: 2 }), OPTIONS, live());
+    expect(result.files).toEqual([]);
+    expect(result.warnings[0]).toContain('(key "nothing"): Key Vault "memory-kv" has no enabled version');
   });
 
   it('works for keys', async () => {
@@ -344,7 +355,11 @@ describe('fetchObject — version history', () => {
     const result = await fetchObject(vault, object, SEPARATE, live());
     expect(result.files).toEqual([
       { path: 'web-tls/0', contents: fixture('chain4-rc2.p12') },
+      { path: 'web-tls/0.crt', contents: Buffer.alloc(0) },
+      { path: 'web-tls/0.key', contents: Buffer.alloc(0) },
       { path: 'web-tls/1', contents: fixture('ec-aes256.p12') },
+      { path: 'web-tls/1.crt', contents: Buffer.alloc(0) },
+      { path: 'web-tls/1.key', contents: Buffer.alloc(0) },
     ]);
   });
 
