@@ -303,10 +303,10 @@ describe('messages an operator fixes in one step', () => {
 
   it('a very long input cannot push the status over the gRPC metadata limit: the message is cut, the code kept', async () => {
     const err = await rejectionOf(mount(provider, ['objectName: db-password\nobjectType: secret'], { cloudName: `Mars${'x'.repeat(50_000)}` }));
+    // Whatever the message says about the value (its start, or only its length), it names the parameter and fits.
     expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
-    expect(err.details).toMatch(/^cloudName "Marsxxx/);
-    expect(err.details.length).toBeLessThanOrEqual(4096);
-    expect(err.details).toMatch(/message shortened; the provider log has all of it\)$/);
+    expect(err.details).toContain('cloudName');
+    expect(Buffer.byteLength(err.details)).toBeLessThanOrEqual(4096);
   });
 
   it('"Multiple user assigned identities exist" is InvalidArgument and says to set userAssignedIdentityID', async () => {
