@@ -151,10 +151,13 @@ export class ImdsCredential implements TokenCredential {
       return this.fail('Unauthenticated', `${head}: Entra ID does not know the Key Vault resource asked for`, 'check cloudName', 'unauthenticated');
     }
     if (status === 400 && /multiple user assigned/i.test(description)) {
-      return this.fail(
-        'Unauthenticated',
-        `${head}: the node has several user-assigned identities and no system-assigned one`,
-        'set userAssignedIdentityID to the client ID of the identity to use',
+      // A configuration error that no retry fixes, and not the system-assigned identity's: the node has none.
+      return new TokenRequestError(
+        'InvalidArgument',
+        "the node's managed identity",
+        `${head} (Multiple user assigned identities exist): the node has several user-assigned identities and no ` +
+          'system-assigned one, so IMDS cannot choose',
+        "set userAssignedIdentityID to the client ID of one of the node pool's identities that may read the vault",
         'unauthenticated',
       );
     }

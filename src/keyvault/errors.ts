@@ -148,27 +148,38 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
  * what the operator needs to find the principal to grant, so they stay next to the role; the rest is dropped.
  */
 function forbiddenMessage(service: string, status: number, code: string, what: string, vault: string, ctx: ReadContext): string {
+  // Only pieces that match what Key Vault writes are kept, each checked against its own shape: the service's free
+  // text never reaches a pod (a proxy or a garbled answer could put anything there).
   const lines = service.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
-  const field = (name: string): string | undefined =>
-    lines.find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.slice(name.length + 1).trim().replace(/^'|'$/g, '');
+  const field = (name: string, shape: RegExp): string | undefined => {
+    const value = lines.find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`))?.slice(name.length + 1).trim().replace(/^'|'$/g, '');
+    return value !== undefined && shape.test(value) ? value : undefined;
+  };
   const role = `"${READER_ROLE[ctx.objectType]}"`;
-  const firewall = /client address is not authorized/i.test(service);
-  if (firewall) {
-    const address = field('Client address');
+  if (/client address is not authorized/i.test(service)) {
+    const address = field('Client address', /^[0-9a-fA-F.:]{3,45}$/);
     return (
       `${vault} refused the request for ${what} from ${address ? `address ${address}` : "this node's address"} ` +
-      `(${status}${code}: ${lines[0]}): allow the node pool's outbound address or subnet in the vault's firewall, or ` +
-      'reach the vault through a private endpoint'
+      `(${status}${code}: client address is not authorized): allow the node pool's outbound address or subnet in the ` +
+      "vault's firewall, or reach the vault through a private endpoint"
     );
   }
-  const caller = (field('Caller') ?? /'(appid=[^']*)'/i.exec(service)?.[1])?.replace(/;iss=[^;]*$/i, '');
-  const action = field('Action');
-  const permission = /does not have (\w+ \w+) permission/i.exec(service)?.[1];
-  const denied = [
+  const CALLER = /^appid=[\w-]{1,64};oid=[\w-]{1,64}$/;
+  const callerText = (lines.find((l) => /^caller:/i.test(l))?.slice(7).trim() ?? /'(appid=[^']*)'/i.exec(service)?.[1])?.replace(/;iss=[^;]*$/i, '');
+  const caller = callerText && CALLER.test(callerText) ? callerText : undefined;
+  const action = field('Action', /^[\w./-]{1,200}$/);
+  const permission = /does not have (\w{1,20} \w{1,20}) permission/i.exec(service)?.[1];
+  const reason = /caller is not authorized to perform action on resource/i.test(service)
+    ? 'Caller is not authorized to perform action on resource'
+    : permission
+      ? `the principal does not have ${permission} permission`
+      : undefined;
+  const parts = [
+    reason,
     caller ? `caller ${caller}` : undefined,
     action ? `action ${action}` : permission ? `missing permission ${permission}` : undefined,
   ].filter(Boolean);
-  const detail = `(${status}${code}: ${lines[0]?.replace(/\.$/, '')}${denied.length > 0 ? `; ${denied.join('; ')}` : ''})`;
+  const detail = `(${status}${code}${parts.length > 0 ? `: ${parts.join('; ')}` : ''})`;
   const grant = permission
     ? `add an access policy for that principal with ${permission} permission (the vault uses access policies), or ` +
       `switch the vault to Azure RBAC and grant the ${role} role`
