@@ -19,6 +19,11 @@ export interface StartProviderOptions {
   socketDir?: string;
   /** How long to wait for the first answered Version RPC; default 15 s. */
   startTimeoutMs?: number;
+  /**
+   * Runs the provider through another command: gets [node, script, ...flags] and returns the argv to spawn, which must
+   * end by exec'ing that one (so signals reach the provider), e.g. unshare to give it a pod's mounts.
+   */
+  wrapCommand?: (argv: string[]) => string[];
 }
 
 export interface ExitInfo {
@@ -75,7 +80,9 @@ export async function startProvider(options: StartProviderOptions = {}): Promise
     HOME: process.env['HOME'] ?? tmpdir(),
     ...options.env,
   };
-  const child = spawn(process.execPath, [bin, '--endpoint', `unix://${socketPath}`, ...args], {
+  const argv = [process.execPath, bin, '--endpoint', `unix://${socketPath}`, ...args];
+  const [command, ...commandArgs] = options.wrapCommand ? options.wrapCommand(argv) : argv;
+  const child = spawn(command!, commandArgs, {
     env,
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
