@@ -135,18 +135,20 @@ export async function startGrpcServer(
     inFlight: () => inFlight,
     async shutdown(timeoutMs) {
       serving = false;
-      // Stop accepting first, so that the drain is not fed new connections.
-      await bound.stopAccepting();
       const drained = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn({ inFlight }, 'drain timeout reached: cancelling the mounts still in flight');
           server.forceShutdown();
           resolve(false);
         }, timeoutMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve(true);
-        });
+        // Stop accepting first, so that the drain is not fed new connections. For a unix socket this resolves once
+        // the accepted connections have ended, so it runs inside the drain bound, not before it.
+        void bound.stopAccepting().then(() =>
+          server.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve(true);
+          }),
+        );
       });
       if (endpoint.kind === 'unix') await unlink(endpoint.path).catch(() => undefined);
       return { drained };
