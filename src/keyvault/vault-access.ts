@@ -8,6 +8,7 @@ import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
 import { AZURE_STACK_CLOUD, knownCloud, parseCloudEnvironment, vaultUrl, type Cloud } from './clouds';
 import type { KeyVaultConnections } from './connections';
+import { meteredReader } from './metered-reader';
 import { KeyVaultReader } from './reader';
 import { VaultGate } from './vault-gate';
 
@@ -55,12 +56,14 @@ export class AzureVaultAccess implements VaultAccess {
     this.options.metrics?.countCacheLookup('vault_client', hit);
     if (hit) return existing.reader;
     const { userAgentPrefix, metrics, connections, maxRequestsPerVault } = this.options;
-    const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
+    const sdkReader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
       userAgentPrefix,
       agent: connections.agentFor(url),
       gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
       ...(metrics ? { metrics } : {}),
     });
+    // keyvault_request: once per object read, as the reference counts it (the HTTP requests are counted inside).
+    const reader = metrics ? meteredReader(sdkReader, metrics) : sdkReader;
     this.readers.set(key, { reader, credential: resolved.credential });
     return reader;
   }
