@@ -2,7 +2,12 @@
 # The Linux image of csi-provider-azure. Stage one installs, compiles and drops the development dependencies; the image
 # itself is distroless Node.js: the runtime, the compiled provider, its production dependencies and no shell.
 # test/deploy/image-build.test.ts runs this file's steps outside Docker; keep the instructions simple enough for it
-# (FROM, ARG, WORKDIR, COPY, RUN, ENV, USER, ENTRYPOINT).
+# (FROM, ARG, WORKDIR, COPY, RUN, ENV, LABEL, USER, ENTRYPOINT).
+#
+#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" -t <registry>/provider-azure:0.1.0 .
+#
+# The base images are named by tag: pin them by digest where you build (FROM node:22-bookworm-slim@sha256:…), as
+# the digests of the day cannot be looked up from the machines this file is tested on.
 
 # Node.js LTS, the same major in both stages.
 ARG NODE_MAJOR=22
@@ -11,7 +16,8 @@ FROM node:${NODE_MAJOR}-bookworm-slim AS build
 WORKDIR /src
 # The dependencies first: a source change does not invalidate this layer.
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# No install scripts: none of the dependencies needs one to work (protobufjs's only checks its CLI's version).
+RUN npm ci --no-audit --no-fund --ignore-scripts
 # What `npm run build` compiles (tsconfig.build.json), and the protos the provider loads at run time.
 COPY tsconfig.json tsconfig.build.json ./
 COPY proto ./proto
@@ -21,9 +27,21 @@ COPY test/support ./test/support
 COPY bench ./bench
 COPY demo ./demo
 RUN npm run build
-RUN npm prune --omit=dev --no-audit --no-fund
+RUN npm prune --omit=dev --no-audit --no-fund --ignore-scripts
+# What a DaemonSet never loads (MSAL's browser build, the browser opener of interactive login, type declarations).
+COPY scripts/prune-production.js ./scripts/prune-production.js
+RUN node scripts/prune-production.js
 
 FROM gcr.io/distroless/nodejs${NODE_MAJOR}-debian12:nonroot
+# OCI labels: where the image comes from and what it is (VERSION and REVISION from the build command above).
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.source="https://github.com/csi-provider-azure/csi-provider-azure" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.title="csi-provider-azure" \
+      org.opencontainers.image.description="Azure Key Vault provider for the Secrets Store CSI Driver" \
+      org.opencontainers.image.licenses="MIT"
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
@@ -31,9 +49,8 @@ COPY --from=build /src/dist/src ./dist/src
 COPY --from=build /src/proto ./proto
 COPY --from=build /src/bin ./bin
 ENV NODE_ENV=production
-# V8 grows its heap lazily, towards ~230 MB RSS under sustained mounts; capped, it collects sooner and the process stays
-# near 150 MB, well inside the chart's 256Mi limit. The provider keeps little on the heap (credentials, clients).
-ENV NODE_OPTIONS=--max-old-space-size=96
+# No baked heap cap: bin/csi-provider-azure.js derives it from the container's memory limit (src/cli/heap-cap.ts: 40%
+# of the limit, e.g. 102 MiB under the chart's 256Mi), so a changed limit changes it too.
 # Not root by default. The DaemonSet runs it as root without capabilities, because the driver's socket directory on
 # the host belongs to root; where that directory is writable by this user, the image runs as is.
 USER 65532:65532

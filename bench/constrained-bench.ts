@@ -97,7 +97,7 @@ async function runProfile(azure: AzureStandIns, profile: Profile): Promise<Figur
     provider = await startProvider({
       env: azure.providerEnv(),
       startTimeoutMs: 180_000,
-      ...(cgroup ? { launcher: cgroup.launcher } : {}),
+      ...(cgroup ? { wrapCommand: (argv: string[]) => [...cgroup!.launcher, ...argv] } : {}),
     });
     figures['time to a serving socket (s)'] = ((performance.now() - t0) / 1000).toFixed(2);
     figures['CPU to a serving socket (ms)'] = ms(cpuMs(provider.pid));

@@ -1,4 +1,20 @@
 #!/usr/bin/env node
 'use strict';
 // The installed command. The TypeScript sources are compiled to dist/ by `npm run build` (the image ships dist/).
+
+// First, the heap cap from the container's memory limit (src/cli/heap-cap.ts): re-execute this same process with it
+// where Node can (process.execve, Node 22.15+ on Linux); the second run finds the flag and goes on.
+const { heapCapArgv } = require('../dist/src/cli/heap-cap.js');
+if (typeof process.execve === 'function' && process.platform !== 'win32') {
+  const argv = heapCapArgv({
+    execArgv: process.execArgv,
+    nodeOptions: process.env.NODE_OPTIONS,
+    constrainedMemory: typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : 0,
+    totalMemory: require('node:os').totalmem(),
+    execPath: process.execPath,
+    argv: process.argv,
+  });
+  if (argv) process.execve(process.execPath, argv, process.env);
+}
+
 require('../dist/src/main.js').main(process.argv.slice(2));

@@ -5,14 +5,15 @@
  * without keep-alive, so every request opened a new CONNECT tunnel and a new TLS session (AKS clusters with an egress
  * proxy paid that on every read). Here one keep-alive agent per route is shared: direct, or one per proxy.
  *
- * Which requests go through the proxy follows the same rules as the Azure SDK's proxy policy (HTTPS_PROXY, else
- * ALL_PROXY, else HTTP_PROXY, upper case before lower; NO_PROXY entries match a host exactly, or with a leading dot
- * the domain and its subdomains), so Entra ID token requests (made by @azure/identity through the SDK's policy) and
- * Key Vault requests take the same route.
+ * Which requests go through the proxy follows the reference provider's (Go's) rules, in proxy-rules.ts: HTTPS_PROXY
+ * only, NO_PROXY with subdomains, `*`, addresses and CIDR ranges. A cluster's Key Vault traffic takes the same route
+ * as it did with the reference. (Entra ID token requests are made by @azure/identity through the SDK's own proxy
+ * policy; see the README for where its rules differ.)
  */
 import type { Agent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
 import { HttpsProxyAgent } from 'https-proxy-agent';
+import { httpsProxyFrom, noProxyFrom, parseNoProxy } from './proxy-rules';
 
 export interface ProxySettings {
   /** The proxy for https:// requests; undefined for none. */
@@ -21,29 +22,24 @@ export interface ProxySettings {
   noProxy: string[];
 }
 
-/** Reads the proxy variables the way the Azure SDK does (main.ts passes process.env). */
+/** Reads the proxy variables the way the reference (Go) does (main.ts passes process.env). */
 export function proxySettingsFrom(env: Readonly<Record<string, string | undefined>>): ProxySettings {
-  const value = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
-  const proxyUrl = value('HTTPS_PROXY') ?? value('ALL_PROXY') ?? value('HTTP_PROXY');
-  const noProxy = (value('NO_PROXY') ?? '')
+  const noProxy = noProxyFrom(env)
     .split(',')
     .map((entry) => entry.trim())
     .filter((entry) => entry.length > 0);
-  return { proxyUrl, noProxy };
+  return { proxyUrl: httpsProxyFrom(env), noProxy };
 }
 
-/** Whether NO_PROXY exempts `host` (the Azure SDK's matching: exact host, or ".domain" for it and its subdomains). */
-export function bypassesProxy(host: string, noProxy: readonly string[]): boolean {
-  const name = host.toLowerCase();
-  return noProxy.some((entry) => {
-    const pattern = entry.toLowerCase();
-    return pattern.startsWith('.') ? name.endsWith(pattern) || name === pattern.slice(1) : name === pattern;
-  });
+/** Whether NO_PROXY exempts an https request to `host` (port 443), by Go's rules (see proxy-rules.ts). */
+export function bypassesProxy(host: string, noProxy: readonly string[], port = 443): boolean {
+  return parseNoProxy(noProxy.join(',')).bypasses(host, port);
 }
 
 /**
- * Whether a proxy variable is a URL the tunnel agent can use. "proxy.corp:3128" (which curl accepts) parses as a URL
- * with the scheme "proxy.corp:" and no host, and would send every tunnel to localhost:80.
+ * Whether a proxy variable is a URL the tunnel agent can use. "proxy.corp:3128" parses as a URL with the scheme
+ * "proxy.corp:" and no host, and would send every tunnel to localhost:80 (proxySettingsFrom gives it http://, as Go
+ * does); socks5:// and other schemes are not supported.
  */
 function isProxyUrl(value: string): boolean {
   try {
@@ -68,14 +64,15 @@ export class KeyVaultConnections {
   ) {
     if (proxy.proxyUrl !== undefined && !isProxyUrl(proxy.proxyUrl)) {
       // Named without its value: a proxy URL can carry credentials.
-      throw new Error('HTTPS_PROXY (or ALL_PROXY/HTTP_PROXY) is not a valid URL for a proxy: it needs http:// or https:// and a host');
+      throw new Error('HTTPS_PROXY is not a valid URL for a proxy: it needs http:// or https:// and a host');
     }
   }
 
   /** The shared agent for requests to this vault URL. */
   agentFor(vaultUrl: string): Agent {
-    const { hostname } = new URL(vaultUrl);
-    const proxyUrl = this.proxy.proxyUrl !== undefined && !bypassesProxy(hostname, this.proxy.noProxy) ? this.proxy.proxyUrl : undefined;
+    const { hostname, port } = new URL(vaultUrl);
+    const bypassed = bypassesProxy(hostname, this.proxy.noProxy, Number(port) || 443);
+    const proxyUrl = this.proxy.proxyUrl !== undefined && !bypassed ? this.proxy.proxyUrl : undefined;
     const route = proxyUrl ?? 'direct';
     let agent = this.agents.get(route);
     if (!agent) {

@@ -1,5 +1,6 @@
 /**
- * Times every HTTP request the Key Vault SDK clients send and records it with the object type and a coarse outcome.
+ * Counts every HTTP request the Key Vault SDK clients send, with the object type and a coarse outcome (the per-fetch
+ * histogram, keyvault_request, is metered-reader.ts).
  * Added per retry (after the retry policy, before the authentication policy), so each retry counts once and the
  * challenge round-trip of a fresh client (401, token, resend) counts as the one request it is to the caller.
  */
@@ -13,7 +14,7 @@ export const KEY_VAULT_METRICS_POLICY = 'csiProviderKeyVaultMetrics';
 const COLLECTIONS: Record<string, KeyVaultObjectType> = {
   secrets: 'secret',
   keys: 'key',
-  certificates: 'certificate',
+  certificates: 'cert',
 };
 
 export function keyVaultMetricsPolicy(metrics: ProviderMetrics): PipelinePolicy {

@@ -8,6 +8,7 @@ import { BoundedCache } from '../util/bounded-cache';
 import { readCloudEnvironmentFile, type CloudFilePolicy } from './cloud-file';
 import { AZURE_STACK_CLOUD, knownCloud, vaultUrl, type Cloud } from './clouds';
 import type { KeyVaultConnections } from './connections';
+import { meteredReader } from './metered-reader';
 import { KeyVaultReader } from './reader';
 import { VaultGate } from './vault-gate';
 
@@ -59,7 +60,7 @@ export class AzureVaultAccess implements VaultAccess {
     this.options.metrics?.countCacheLookup('vault_client', hit);
     if (hit) return existing.reader;
     const { userAgentPrefix, metrics, connections, maxRequestsPerVault } = this.options;
-    const reader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
+    const sdkReader = new KeyVaultReader(spec.vaultName, url, resolved.credential, resolved.description, {
       userAgentPrefix,
       agent: connections.agentFor(url),
       ...(connections.intermediaryFor(url) ? { intermediary: connections.intermediaryFor(url)! } : {}),
@@ -68,6 +69,8 @@ export class AzureVaultAccess implements VaultAccess {
       tokenEndpoint: tokenEndpointOf(resolved.mode),
       ...(metrics ? { metrics } : {}),
     });
+    // keyvault_request: once per object read, as the reference counts it (the HTTP requests are counted inside).
+    const reader = metrics ? meteredReader(sdkReader, metrics) : sdkReader;
     this.readers.set(key, { reader, credential: resolved.credential });
     metrics?.setCacheEntries('vault_client', this.readers.size);
     return reader;

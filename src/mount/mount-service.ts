@@ -56,7 +56,8 @@ export class MountService {
       // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
       spec = await this.parser.parse(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
       const result = await this.fetchAll(spec, request.defaultMode, signal);
-      this.logger.info(
+      // At -v=2 and above: every rotation of every pod mounts again, and a line each at the default would flood.
+      this.logger.debug(
         {
           ...mountFields(spec),
           objects: spec.objects.length,
@@ -71,13 +72,14 @@ export class MountService {
       return result;
     } catch (err) {
       const error = this.asProviderError(err, signal);
-      this.logger.warn(
+      // An error line ("E…" in klog text), whatever the cause: a pod is left without its files.
+      this.logger.error(
         {
           ...(spec ? mountFields(spec) : attributes ? podFields(attributes) : {}),
           objects: spec?.objects.length,
           durationMs: since(started),
           result: error.status,
-          error: error.message,
+          err: error.message,
         },
         'mount failed',
       );

@@ -9,17 +9,23 @@ export type Outcome = 'success' | 'not_found' | 'forbidden' | 'unauthenticated' 
 
 export type IdentityMode = 'vmManagedIdentity' | 'workloadIdentity' | 'servicePrincipal' | 'podIdentity' | 'tokenProxy';
 
-export type KeyVaultObjectType = 'secret' | 'key' | 'certificate';
+/** Spelled as SecretProviderClass objectType is, the values of the reference's object_type label. */
+export type KeyVaultObjectType = 'secret' | 'key' | 'cert';
+
+/** The `error` label of keyvault_request: empty on success (as the reference's), else the failure's class. */
+export type FetchError = '' | Exclude<Outcome, 'success'>;
 
 /** Caches whose hit rate an operator may want to see. */
 export type CacheName = 'credential' | 'vault_client' | 'inflight_request';
 
 export interface ProviderMetrics {
-  /** One completed Mount RPC; `code` is the gRPC status name ('OK', 'NotFound', ...). */
-  observeMount(durationSeconds: number, code: string): void;
+  /** One completed RPC (Mount, Version, Health Check); `method` is the full gRPC method, `code` grpc-go's code name. */
+  observeGrpcRequest(method: string, durationSeconds: number, code: string): void;
   mountStarted(): void;
   mountFinished(): void;
-  /** One HTTP request to Key Vault (each retry counts). */
+  /** One object read from Key Vault (a get or a version listing), retries and the auth challenge included. */
+  observeObjectFetch(objectType: KeyVaultObjectType, error: FetchError, durationSeconds: number): void;
+  /** One HTTP request to Key Vault: each retry counts (the auth challenge's round trip counts as one with its resend). */
   observeKeyVaultRequest(objectType: KeyVaultObjectType, outcome: Outcome, durationSeconds: number): void;
   /** One token acquisition from IMDS, Entra ID, the NMI or the token proxy (not a cache hit). */
   countTokenRequest(mode: IdentityMode, outcome: Outcome): void;
@@ -31,9 +37,10 @@ export interface ProviderMetrics {
 }
 
 export const noopMetrics: ProviderMetrics = {
-  observeMount: () => undefined,
+  observeGrpcRequest: () => undefined,
   mountStarted: () => undefined,
   mountFinished: () => undefined,
+  observeObjectFetch: () => undefined,
   observeKeyVaultRequest: () => undefined,
   countTokenRequest: () => undefined,
   countCacheLookup: () => undefined,

@@ -2,21 +2,26 @@
  * ProviderMetrics on prom-client, in a registry of its own (never prom-client's global one, so two instances in one
  * process — tests — cannot collide).
  *
- * Names: the two histograms the reference provider exports keep its names (`grpc_request`, `keyvault_request`, in
- * seconds) and its constant labels `provider` and `os_type`, so dashboards built for it keep working; the labels that
- * made its series unbounded (object_name, grpc_message, error text) are gone, replaced by fixed outcome classes. What
- * the reference does not measure is namespaced `csi_provider_azure_*`.
+ * Names: the two histograms the reference provider exports keep its names, meaning and bucket edges, so dashboards and
+ * alerts built for it keep working: `grpc_request{grpc_method, grpc_code}` for every RPC, `keyvault_request{object_type,
+ * error}` once per object fetch (retries and the auth challenge inside it; error "" on success), in seconds, with its
+ * constant labels `provider` and `os_type`. The labels that made its series unbounded (object_name, grpc_message, the
+ * error text) are gone; `error` takes a small fixed set of classes instead. What the reference does not measure is
+ * namespaced `csi_provider_azure_*` (HTTP requests to Key Vault with each retry, tokens, caches, mounts in flight).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { CacheName, IdentityMode, KeyVaultObjectType, Outcome, ProviderMetrics } from './metrics';
+import type { CacheName, FetchError, IdentityMode, KeyVaultObjectType, Outcome, ProviderMetrics } from './metrics';
 
-/** A mount is milliseconds when everything is warm and can take minutes when IMDS or Key Vault retries. */
-const MOUNT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
-/** One Key Vault request: a few ms in region, seconds when throttled or retried across a slow network. */
-const KEY_VAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** The reference's bucket edges (seconds) for both histograms, so `le` selectors and quantiles carry over. */
+export const REFERENCE_BUCKETS = [0.1, 0.2, 0.3, 0.4, 0.5, 1, 1.5, 2, 2.5, 3, 5, 10, 15, 30];
 
-/** The gRPC method the mount histogram describes, spelled as the reference's `grpc_method` label spells it. */
-const MOUNT_METHOD = '/v1alpha1.CSIDriverProvider/Mount';
+/** The RPCs served, spelled as the reference's `grpc_method` label; anything else is folded into one value. */
+const GRPC_METHODS = new Set([
+  '/v1alpha1.CSIDriverProvider/Mount',
+  '/v1alpha1.CSIDriverProvider/Version',
+  '/grpc.health.v1.Health/Check',
+  '/grpc.health.v1.Health/Watch',
+]);
 
 /** gRPC code names as grpc-go prints them ("Canceled", one l), the values the reference's grpc_code label takes. */
 const GRPC_CODE_NAMES = new Set([
@@ -48,9 +53,10 @@ export interface PrometheusMetricsOptions {
 
 export class PrometheusMetrics implements ProviderMetrics {
   readonly registry = new Registry();
-  private readonly mountDuration: Histogram<'grpc_method' | 'grpc_code' | 'result'>;
+  private readonly grpcDuration: Histogram<'grpc_method' | 'grpc_code'>;
   private readonly mountsInFlight: Gauge;
-  private readonly keyVaultDuration: Histogram<'object_type' | 'outcome'>;
+  private readonly fetchDuration: Histogram<'object_type' | 'error'>;
+  private readonly keyVaultRequests: Counter<'object_type' | 'outcome'>;
   private readonly tokenRequests: Counter<'identity_mode' | 'outcome'>;
   private readonly cacheLookups: Counter<'cache' | 'result'>;
   private readonly tokenRejections: Counter<'identity_mode'>;
@@ -61,11 +67,11 @@ export class PrometheusMetrics implements ProviderMetrics {
     this.registry.setDefaultLabels({ provider: 'azure', os_type: osType });
     const registers = [this.registry];
 
-    this.mountDuration = new Histogram({
+    this.grpcDuration = new Histogram({
       name: 'grpc_request',
-      help: 'Duration of Mount calls from the CSI driver in seconds, by gRPC status code',
-      labelNames: ['grpc_method', 'grpc_code', 'result'],
-      buckets: MOUNT_BUCKETS,
+      help: 'Distribution of how long the gRPC requests from the CSI driver took, in seconds, by method and status code',
+      labelNames: ['grpc_method', 'grpc_code'],
+      buckets: REFERENCE_BUCKETS,
       registers,
     });
     this.mountsInFlight = new Gauge({
@@ -73,11 +79,17 @@ export class PrometheusMetrics implements ProviderMetrics {
       help: 'Mount calls being served right now',
       registers,
     });
-    this.keyVaultDuration = new Histogram({
+    this.fetchDuration = new Histogram({
       name: 'keyvault_request',
-      help: 'Duration of HTTP requests to Key Vault in seconds (each retry counts), by object type and outcome',
+      help: 'Distribution of how long getting an object from Key Vault took, in seconds (retries included), by object type and error class ("" = success)',
+      labelNames: ['object_type', 'error'],
+      buckets: REFERENCE_BUCKETS,
+      registers,
+    });
+    this.keyVaultRequests = new Counter({
+      name: 'csi_provider_azure_keyvault_http_requests_total',
+      help: 'HTTP requests to Key Vault, each retry counted, by object type and outcome class',
       labelNames: ['object_type', 'outcome'],
-      buckets: KEY_VAULT_BUCKETS,
       registers,
     });
     this.tokenRequests = new Counter({
@@ -107,13 +119,10 @@ export class PrometheusMetrics implements ProviderMetrics {
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
-  observeMount(durationSeconds: number, code: string): void {
-    // The code comes from our own mapping; anything else is folded into one value rather than becoming a new series.
+  observeGrpcRequest(method: string, durationSeconds: number, code: string): void {
+    // Both come from our own server; anything else is folded into one value rather than becoming a new series.
     const grpcCode = GRPC_CODE_NAMES.has(code) ? code : 'Unknown';
-    this.mountDuration.observe(
-      { grpc_method: MOUNT_METHOD, grpc_code: grpcCode, result: grpcCode === 'OK' ? 'success' : 'failure' },
-      durationSeconds,
-    );
+    this.grpcDuration.observe({ grpc_method: GRPC_METHODS.has(method) ? method : 'other', grpc_code: grpcCode }, durationSeconds);
   }
 
   mountStarted(): void {
@@ -124,8 +133,12 @@ export class PrometheusMetrics implements ProviderMetrics {
     this.mountsInFlight.dec();
   }
 
-  observeKeyVaultRequest(objectType: KeyVaultObjectType, outcome: Outcome, durationSeconds: number): void {
-    this.keyVaultDuration.observe({ object_type: objectType, outcome }, durationSeconds);
+  observeObjectFetch(objectType: KeyVaultObjectType, error: FetchError, durationSeconds: number): void {
+    this.fetchDuration.observe({ object_type: objectType, error }, durationSeconds);
+  }
+
+  observeKeyVaultRequest(objectType: KeyVaultObjectType, outcome: Outcome, _durationSeconds: number): void {
+    this.keyVaultRequests.inc({ object_type: objectType, outcome });
   }
 
   countTokenRequest(mode: IdentityMode, outcome: Outcome): void {

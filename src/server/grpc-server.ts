@@ -84,9 +84,23 @@ export async function startGrpcServer(
   let inFlight = 0;
   let serving = true;
 
+  /** grpc_request for the quick RPCs, as the reference records every method. */
+  const timedCallback = <T>(method: string, callback: grpc.sendUnaryData<T>): grpc.sendUnaryData<T> => {
+    const started = process.hrtime.bigint();
+    return (err, value) => {
+      callback(err, value);
+      const code = err ? ((err as Partial<grpc.ServiceError>).code ?? grpc.status.UNKNOWN) : grpc.status.OK;
+      metrics.observeGrpcRequest(method, Number(process.hrtime.bigint() - started) / 1e9, GO_CODE_NAMES[code] ?? 'Unknown');
+    };
+  };
+
   server.addService(services.provider, {
     Version: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      callback(null, { version: PROTOCOL_VERSION, runtimeName: RUNTIME_NAME, runtimeVersion: providerVersion() });
+      timedCallback('/v1alpha1.CSIDriverProvider/Version', callback)(null, {
+        version: PROTOCOL_VERSION,
+        runtimeName: RUNTIME_NAME,
+        runtimeVersion: providerVersion(),
+      });
     },
     Mount: (call: grpc.ServerUnaryCall<RawMountRequest, MountResponseMessage>, callback: grpc.sendUnaryData<MountResponseMessage>) => {
       inFlight++;
@@ -109,13 +123,14 @@ export async function startGrpcServer(
           dispose();
           inFlight--;
           metrics.mountFinished();
-          metrics.observeMount(Number(process.hrtime.bigint() - started) / 1e9, GO_CODE_NAMES[code] ?? 'Unknown');
+          metrics.observeGrpcRequest('/v1alpha1.CSIDriverProvider/Mount', Number(process.hrtime.bigint() - started) / 1e9, GO_CODE_NAMES[code] ?? 'Unknown');
         });
     },
   });
 
   server.addService(services.health, {
-    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    Check: (call: grpc.ServerUnaryCall<{ service: string }, unknown>, done: grpc.sendUnaryData<unknown>) => {
+      const callback = timedCallback('/grpc.health.v1.Health/Check', done);
       const service = call.request.service;
       if (service !== '' && service !== 'v1alpha1.CSIDriverProvider') {
         callback({ code: grpc.status.NOT_FOUND, details: `unknown service "${service.slice(0, 100)}"` });
@@ -136,21 +151,22 @@ export async function startGrpcServer(
     inFlight: () => inFlight,
     async shutdown(timeoutMs) {
       serving = false;
-      // Stop accepting first, so that the drain is not fed new connections.
-      await bound.stopAccepting();
       const drained = await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn({ inFlight }, 'drain timeout reached: cancelling the mounts still in flight');
           server.forceShutdown();
           resolve(false);
         }, timeoutMs);
-        server.tryShutdown(() => {
-          // Drained when the connections are gone too: see UnixListener.connectionsClosed.
-          void bound.connectionsClosed().then(() => {
-            clearTimeout(timer);
-            resolve(true);
-          });
-        });
+        // Stop accepting first, so that the drain is not fed new connections; inside the drain bound, like the rest.
+        void bound.stopAccepting().then(() =>
+          server.tryShutdown(() => {
+            // Drained when the connections are gone too: see ConnectionTracker.
+            void bound.connectionsClosed().then(() => {
+              clearTimeout(timer);
+              resolve(true);
+            });
+          }),
+        );
       });
       if (endpoint.kind === 'unix') await unlink(endpoint.path).catch(() => undefined);
       return { drained };

@@ -55,6 +55,13 @@ function find(objects: K8sObject[], kind: string, name: string): K8sObject {
   return found;
 }
 
+/** The cluster CA where a service account volume would put it, without the token (identity binding needs only it). */
+const CLUSTER_CA_MOUNT = { name: 'cluster-ca', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true };
+const CLUSTER_CA_VOLUME = {
+  name: 'cluster-ca',
+  projected: { sources: [{ configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] },
+};
+
 const daemonSet = (o: K8sObject): DaemonSetSpec => o['spec'] as DaemonSetSpec;
 const container = (o: K8sObject): Container => daemonSet(o).template.spec.containers[0]!;
 const driverValues = (objects: K8sObject[]): Record<string, unknown> =>
@@ -113,9 +120,10 @@ describe('the chart with default values', () => {
       '--metrics-backend=Prometheus',
       '--prometheus-port=8898',
     ]);
-    expect(c.volumeMounts).toEqual([{ name: 'provider-vol', mountPath: '/provider' }]);
+    expect(c.volumeMounts).toEqual([{ name: 'provider-vol', mountPath: '/provider' }, CLUSTER_CA_MOUNT]);
     expect(pod.volumes).toEqual([
       { name: 'provider-vol', hostPath: { path: '/var/run/secrets-store-csi-providers', type: 'DirectoryOrCreate' } },
+      CLUSTER_CA_VOLUME,
     ]);
     expect(c.ports).toEqual([
       { name: 'healthz', containerPort: 8989, protocol: 'TCP' },
@@ -191,13 +199,17 @@ describe('the chart with Windows enabled', () => {
     ({ objects } = await renderChart({ values: { windows: { enabled: true } } }));
   });
 
-  it('adds a Windows DaemonSet next to the Linux one, each selecting only its own pods', () => {
+  it("adds a Windows DaemonSet next to the Linux one, with the reference chart's labels and selector", () => {
+    // Selectors are immutable: "helm upgrade" over a reference install must find the same one, on both DaemonSets.
     const linux = daemonSet(find(objects, 'DaemonSet', CHART_NAME));
     const windows = daemonSet(find(objects, 'DaemonSet', `${CHART_NAME}-windows`));
-    expect(windows.selector.matchLabels).toEqual({ app: `${CHART_NAME}-windows` });
-    expect(windows.template.metadata.labels).toMatchObject(windows.selector.matchLabels);
-    expect(linux.template.metadata.labels).not.toMatchObject(windows.selector.matchLabels);
-    expect(windows.template.metadata.labels).not.toMatchObject(linux.selector.matchLabels);
+    expect(windows.selector.matchLabels).toEqual({ app: CHART_NAME });
+    expect(linux.selector.matchLabels).toEqual({ app: CHART_NAME });
+    expect(windows.template.metadata.labels).toMatchObject({ app: CHART_NAME, 'app.kubernetes.io/name': CHART_NAME });
+    expect(find(objects, 'DaemonSet', `${CHART_NAME}-windows`).metadata.labels).toMatchObject({ app: CHART_NAME });
+    // The pods still never land on the other's nodes.
+    expect(windows.template.spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'windows' });
+    expect(linux.template.spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
     for (const o of objects) validateObject(o);
   });
 
@@ -208,9 +220,10 @@ describe('the chart with Windows enabled', () => {
     expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'windows' });
     expect(pod.hostNetwork).toBeUndefined();
     expect(c.args[0]).toBe('--endpoint=unix://C:\\provider\\azure.sock');
-    expect(c.volumeMounts).toEqual([{ name: 'provider-vol', mountPath: 'C:\\provider' }]);
+    expect(c.volumeMounts).toEqual([{ name: 'provider-vol', mountPath: 'C:\\provider' }, CLUSTER_CA_MOUNT]);
     expect(pod.volumes).toEqual([
       { name: 'provider-vol', hostPath: { path: 'C:\\k\\secrets-store-csi-providers', type: 'DirectoryOrCreate' } },
+      CLUSTER_CA_VOLUME,
     ]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 8989 });
     expect(c.image).toBe(`ghcr.io/csi-provider-azure/provider-azure:${PACKAGE_VERSION}`);
@@ -319,9 +332,10 @@ describe('the chart with every value changed', () => {
     expect(spec.template.metadata.labels).toMatchObject({ app: CHART_NAME, team: 'platform' });
     expect(spec.template.metadata.annotations).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9102' });
     expect(spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '20%' } });
-    expect(c.volumeMounts).toEqual([{ name: 'provider-vol', mountPath: '/provider' }, azureStackMount]);
+    expect(c.volumeMounts).toEqual([{ name: 'provider-vol', mountPath: '/provider' }, CLUSTER_CA_MOUNT, azureStackMount]);
     expect(pod.volumes).toEqual([
       { name: 'provider-vol', hostPath: { path: '/var/run/secrets-store-csi-providers', type: 'DirectoryOrCreate' } },
+      CLUSTER_CA_VOLUME,
       azureStackVolume,
     ]);
     // Still the established ServiceAccount name, which the cluster must then provide.

@@ -19,8 +19,11 @@ export interface StartProviderOptions {
   socketDir?: string;
   /** How long to wait for the first answered Version RPC; default 15 s. */
   startTimeoutMs?: number;
-  /** A command the node process is started through (it must exec its arguments), e.g. one entering a cgroup. */
-  launcher?: string[];
+  /**
+   * Runs the provider through another command: gets [node, script, ...flags] and returns the argv to spawn, which must
+   * end by exec'ing that one (so signals reach the provider), e.g. unshare to give it a pod's mounts.
+   */
+  wrapCommand?: (argv: string[]) => string[];
 }
 
 export interface ExitInfo {
@@ -77,8 +80,9 @@ export async function startProvider(options: StartProviderOptions = {}): Promise
     HOME: process.env['HOME'] ?? tmpdir(),
     ...options.env,
   };
-  const command = [...(options.launcher ?? []), process.execPath, bin, '--endpoint', `unix://${socketPath}`, ...args];
-  const child = spawn(command[0]!, command.slice(1), {
+  const argv = [process.execPath, bin, '--endpoint', `unix://${socketPath}`, ...args];
+  const [command, ...commandArgs] = options.wrapCommand ? options.wrapCommand(argv) : argv;
+  const child = spawn(command!, commandArgs, {
     env,
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -30,8 +30,10 @@ csi-secrets-store-provider-azure
 {{- end -}}
 
 {{/*
-Labels on every object, besides "app": the selector label, which each object sets (the Linux DaemonSet keeps the
-established chart's value, so an upgrade in place keeps working).
+Labels on every object, besides "app": the selector label, which each object sets. Both DaemonSets select
+app: <chart name>, the reference chart's selector: selectors are immutable, so any other value would make
+"helm upgrade" over a reference install fail. The DaemonSets tell their pods apart by owner reference (and their
+node selectors never overlap), so the shared selector is harmless.
 */}}
 {{- define "csspa.labels" -}}
 app.kubernetes.io/name: {{ include "csspa.name" . }}
@@ -83,6 +85,14 @@ Every setting is passed explicitly, so turning a default-on setting off (constru
 {{- if .os.cloudEnvFileDir }}
 - {{ printf "--cloud-env-file-dir=%s" .os.cloudEnvFileDir | quote }}
 {{- end }}
+{{- with .root.Values.identityBinding }}
+{{- if .tokenProxyURL }}
+- {{ printf "--token-proxy-url=%s" .tokenProxyURL | quote }}
+{{- end }}
+{{- if .sniName }}
+- {{ printf "--sni-name=%s" .sniName | quote }}
+{{- end }}
+{{- end }}
 {{- with .root.Values.load }}
 {{- if .maxFetchesPerMount }}
 - {{ printf "--max-fetches-per-mount=%d" (.maxFetchesPerMount | int) | quote }}
@@ -94,4 +104,39 @@ Every setting is passed explicitly, so turning a default-on setting off (constru
 - {{ printf "--credential-cache-size=%d" (.credentialCacheSize | int) | quote }}
 {{- end }}
 {{- end }}
+{{- range .os.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Values of the reference chart this chart cannot honour fail the install with the reason, instead of being dropped.
+(Unknown and mistyped keys are refused by values.schema.json.)
+*/}}
+{{- define "csspa.unsupported" -}}
+{{- if .Values.enableArcExtension -}}
+{{- fail "enableArcExtension: this chart does not install the Azure Arc extension's monitoring sidecars, identity and proxy secret; on Arc-enabled clusters install the provider as the Arc extension (az k8s-extension create --extension-type Microsoft.AzureKeyVaultSecretsProvider), or set enableArcExtension=false and configure HTTPS_PROXY and monitoring yourself" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The cluster's CA at the path a service account token volume would use, without the token: the identity binding token
+proxy's server name is derived from the API server certificate, verified against this CA, and the proxy's certificate
+is checked against it. The provider calls no Kubernetes API, so it gets no token. kube-root-ca.crt is published in
+every namespace by Kubernetes (1.21+).
+*/}}
+{{- define "csspa.clusterCAVolume" -}}
+- name: cluster-ca
+  projected:
+    sources:
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+{{- end -}}
+{{- define "csspa.clusterCAMount" -}}
+- name: cluster-ca
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
+  readOnly: true
 {{- end -}}

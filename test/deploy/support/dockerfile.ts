@@ -97,6 +97,8 @@ export interface BuildResult {
   entrypoint: string[];
   /** The last stage's ENV. */
   env: Record<string, string>;
+  /** The last stage's LABELs, ARG defaults (or build args) substituted. */
+  labels: Record<string, string>;
   user: string | undefined;
 }
 
@@ -107,6 +109,8 @@ export interface BuildOptions {
   root: string;
   /** Extra environment for RUN (PATH and HOME come from this process). */
   env?: Record<string, string>;
+  /** --build-arg values. */
+  buildArgs?: Record<string, string>;
   log?: (line: string) => void;
 }
 
@@ -118,11 +122,13 @@ export async function runDockerfile(options: BuildOptions): Promise<BuildResult>
   const workdirs: Record<string, string> = {};
   /** Maps an absolute path inside a stage to this machine. */
   const hostPath = (stage: string, inside: string): string => join(options.root, stage, inside);
-  const result: BuildResult = { workdirs, entrypoint: [], env: {}, user: undefined };
+  const result: BuildResult = { workdirs, entrypoint: [], env: {}, labels: {}, user: undefined };
 
   for (const stage of stages) {
     let workdir = '/';
     const env: Record<string, string> = {};
+    const stageArgs: Record<string, string> = {};
+    const labels: Record<string, string> = {};
     let entrypoint: string[] = [];
     let user: string | undefined;
     for (const step of stage.instructions) {
@@ -170,6 +176,16 @@ export async function runDockerfile(options: BuildOptions): Promise<BuildResult>
           env[m[1]!] = m[2]!;
           break;
         }
+        case 'ARG': {
+          const [name, value = ''] = step.args.split('=', 2) as [string, string?];
+          stageArgs[name] = options.buildArgs?.[name] ?? value;
+          break;
+        }
+        case 'LABEL': {
+          const substitute = (v: string): string => v.replace(/\$\{(\w+)\}/g, (_, n: string) => stageArgs[n] ?? '');
+          for (const m of step.args.matchAll(/([\w.-]+)="([^"]*)"/g)) labels[m[1]!] = substitute(m[2]!);
+          break;
+        }
         case 'USER':
           user = step.args;
           break;
@@ -180,7 +196,7 @@ export async function runDockerfile(options: BuildOptions): Promise<BuildResult>
           throw new Error(`${where}: this runner does not know ${step.op}`);
       }
     }
-    Object.assign(result, { entrypoint, env, user });
+    Object.assign(result, { entrypoint, env, labels, user });
   }
   return result;
 }

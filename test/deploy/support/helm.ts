@@ -2,7 +2,8 @@
  * Renders the chart with a real Helm: the helm binary that @aws-cdk/asset-kubectl-v20 ships inside its Lambda layer
  * archive (Helm 3.8.1, linux/amd64), taken out once into node_modules/.cache. HELM_BIN overrides it (another Helm, or
  * another platform). The chart's driver dependency cannot be downloaded here, so a stand-in with the same name and
- * version is put in charts/: it renders one ConfigMap holding the values the driver chart would receive.
+ * version is put in charts/: it renders one ConfigMap holding the values the driver chart would receive. (How an operator
+ * gets the real one, `helm dependency build`, is exercised by readme-install.test.ts.)
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +56,12 @@ export interface RenderOptions {
   namespace?: string;
   /** Values as a `-f` file would give them. */
   values?: Record<string, unknown>;
+  /** `--set` arguments, as an operator types them after `--set`. */
+  set?: string[];
+  /** `--api-versions` the cluster is said to serve (e.g. policy/v1beta1/PodSecurityPolicy). */
+  apiVersions?: string[];
+  /** Default KUBE_VERSION. */
+  kubeVersion?: string;
 }
 
 export interface Rendered {
@@ -65,41 +72,83 @@ export interface Rendered {
 
 /** `helm template` of a copy of the chart (with the stand-in driver chart), parsed into objects. */
 export async function renderChart(options: RenderOptions = {}): Promise<Rendered> {
+  return withChartCopy(async (chart, work) => {
+    const { stdout } = await runHelm(work, templateArgs(chart, work, options));
+    return { objects: parseManifests(stdout), manifest: stdout };
+  });
+}
+
+/** The error Helm reports when it refuses to render (e.g. a value the schema rejects); fails if Helm renders. */
+export async function renderChartError(options: RenderOptions = {}): Promise<string> {
+  return withChartCopy(async (chart, work) => {
+    try {
+      await runHelm(work, templateArgs(chart, work, options));
+    } catch (err) {
+      return (err as { stderr?: string }).stderr ?? String(err);
+    }
+    throw new Error('helm rendered the chart, expected it to refuse');
+  });
+}
+
+/** `helm lint --strict` of a copy of the chart with these values: its output, and whether it passed. */
+export async function lintChart(options: RenderOptions = {}): Promise<{ ok: boolean; output: string }> {
+  return withChartCopy(async (chart, work) => {
+    const args = ['lint', '--strict', chart, ...valueArgs(work, options)];
+    try {
+      const { stdout } = await runHelm(work, args);
+      return { ok: true, output: stdout };
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string };
+      return { ok: false, output: `${e.stdout ?? ''}${e.stderr ?? ''}` };
+    }
+  });
+}
+
+async function withChartCopy<T>(body: (chart: string, work: string) => Promise<T>): Promise<T> {
   const work = mkdtempSync(join(tmpdir(), 'csi-chart-'));
   try {
     const chart = join(work, 'chart');
     cpSync(CHART_DIR, chart, { recursive: true });
+    rmSync(join(chart, 'charts'), { recursive: true, force: true });
     cpSync(STAND_IN_DRIVER_CHART, join(chart, 'charts', 'secrets-store-csi-driver'), { recursive: true });
-    const valuesFile = join(work, 'values.json');
-    writeFileSync(valuesFile, JSON.stringify(options.values ?? {}));
-    const { stdout } = await run(
-      helmBinary(),
-      [
-        'template',
-        options.releaseName ?? 'csi-secrets-store-provider-azure',
-        chart,
-        '--namespace',
-        options.namespace ?? 'kube-system',
-        '--kube-version',
-        KUBE_VERSION,
-        '--values',
-        valuesFile,
-      ],
-      // Helm's own state (repositories, cache) goes into the temp dir, never the user's home.
-      {
-        env: {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-          HELM_CACHE_HOME: join(work, 'cache'),
-          HELM_CONFIG_HOME: join(work, 'config'),
-          HELM_DATA_HOME: join(work, 'data'),
-        },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-    );
-    return { objects: parseManifests(stdout), manifest: stdout };
+    return await body(chart, work);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+function valueArgs(work: string, options: RenderOptions): string[] {
+  const valuesFile = join(work, 'values.json');
+  writeFileSync(valuesFile, JSON.stringify(options.values ?? {}));
+  return ['--values', valuesFile, ...(options.set ?? []).flatMap((s) => ['--set', s])];
+}
+
+function templateArgs(chart: string, work: string, options: RenderOptions): string[] {
+  return [
+    'template',
+    options.releaseName ?? 'csi-secrets-store-provider-azure',
+    chart,
+    '--namespace',
+    options.namespace ?? 'kube-system',
+    '--kube-version',
+    options.kubeVersion ?? KUBE_VERSION,
+    ...(options.apiVersions ?? []).flatMap((v) => ['--api-versions', v]),
+    ...valueArgs(work, options),
+  ];
+}
+
+/** Runs helm with its own state (repositories, cache) in the work dir, never the user's home. */
+export async function runHelm(work: string, args: string[], env: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  return run(helmBinary(), args, {
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      HELM_CACHE_HOME: join(work, 'cache'),
+      HELM_CONFIG_HOME: join(work, 'config'),
+      HELM_DATA_HOME: join(work, 'data'),
+      ...env,
+    },
+    maxBuffer: 16 * 1024 * 1024,
+  });
 }
 
 /** Every YAML document of a multi-document text that is not empty, failing on any YAML error or warning. */

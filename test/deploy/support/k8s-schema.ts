@@ -12,6 +12,9 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { PodSecurityPolicy } from 'kubernetes-models/policy/v1beta1/PodSecurityPolicy';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import type { K8sObject } from './helm';
 
 interface Validatable {
@@ -25,6 +28,9 @@ const MODELS: Record<string, new (data: never) => Validatable> = {
   'v1/ServiceAccount': ServiceAccount,
   'apps/v1/DaemonSet': DaemonSet,
   'apps/v1/Deployment': Deployment,
+  'policy/v1beta1/PodSecurityPolicy': PodSecurityPolicy,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
 };
 
 export const SECRET_PROVIDER_CLASS_API = 'secrets-store.csi.x-k8s.io/v1';

@@ -10,18 +10,51 @@ async function valuesOf(metrics: PrometheusMetrics, name: string): Promise<Array
 }
 
 describe('PrometheusMetrics', () => {
-  it('keeps the reference names and constant labels, and only fixed label values', async () => {
+  it('keeps the reference names, constant labels and bucket edges, with grpc_request for every RPC', async () => {
     const metrics = new PrometheusMetrics({ osType: 'linux', processMetrics: false });
-    metrics.observeMount(0.3, 'OK');
-    metrics.observeMount(1.5, 'NotFound');
-    // A code outside grpc-go's names cannot become a new series.
-    metrics.observeMount(0.1, 'connect ECONNREFUSED 10.0.0.1:443');
+    metrics.observeGrpcRequest('/v1alpha1.CSIDriverProvider/Mount', 0.3, 'OK');
+    metrics.observeGrpcRequest('/v1alpha1.CSIDriverProvider/Mount', 1.5, 'NotFound');
+    metrics.observeGrpcRequest('/v1alpha1.CSIDriverProvider/Version', 0.001, 'OK');
+    metrics.observeGrpcRequest('/grpc.health.v1.Health/Check', 0.001, 'OK');
+    // A code outside grpc-go's names, or a method we do not serve, cannot become a new series.
+    metrics.observeGrpcRequest('/v1alpha1.CSIDriverProvider/Mount', 0.1, 'connect ECONNREFUSED 10.0.0.1:443');
+    metrics.observeGrpcRequest('/x.Evil/pod-name-123', 0.1, 'OK');
     const text = (await metrics.expose()).body;
-    expect(text).toContain('grpc_request_count{provider="azure",os_type="linux",grpc_method="/v1alpha1.CSIDriverProvider/Mount",grpc_code="OK",result="success"} 1');
-    expect(text).toContain('grpc_code="NotFound",result="failure"} 1');
-    expect(text).toContain('grpc_code="Unknown",result="failure"} 1');
+    expect(text).toContain('grpc_request_count{provider="azure",os_type="linux",grpc_method="/v1alpha1.CSIDriverProvider/Mount",grpc_code="OK"} 1');
+    expect(text).toContain('grpc_method="/v1alpha1.CSIDriverProvider/Mount",grpc_code="NotFound"} 1');
+    expect(text).toContain('grpc_method="/v1alpha1.CSIDriverProvider/Version",grpc_code="OK"} 1');
+    expect(text).toContain('grpc_method="/grpc.health.v1.Health/Check",grpc_code="OK"} 1');
+    expect(text).toContain('grpc_code="Unknown"} 1');
+    expect(text).toContain('grpc_method="other",grpc_code="OK"} 1');
     expect(text).not.toContain('ECONNREFUSED');
+    expect(text).not.toContain('Evil');
     expect(text).not.toMatch(/^process_/m);
+    // The reference's edges: 0.1 … 30 s.
+    const edges = [...text.matchAll(/^grpc_request_bucket\{le="([^"]+)"[^}]*grpc_code="NotFound"\}/gm)].map((m) => m[1]);
+    expect(edges).toEqual(['0.1', '0.2', '0.3', '0.4', '0.5', '1', '1.5', '2', '2.5', '3', '5', '10', '15', '30', '+Inf']);
+  });
+
+  it('keyvault_request: object_type as the SPC spells it (cert), error "" on success, a fixed class otherwise', async () => {
+    const metrics = new PrometheusMetrics({ osType: 'linux', processMetrics: false });
+    metrics.observeObjectFetch('secret', '', 0.15);
+    metrics.observeObjectFetch('cert', '', 0.25);
+    metrics.observeObjectFetch('secret', 'forbidden', 0.05);
+    const text = (await metrics.expose()).body;
+    expect(text).toContain('keyvault_request_count{provider="azure",os_type="linux",object_type="secret",error=""} 1');
+    expect(text).toContain('keyvault_request_count{provider="azure",os_type="linux",object_type="cert",error=""} 1');
+    expect(text).toContain('keyvault_request_count{provider="azure",os_type="linux",object_type="secret",error="forbidden"} 1');
+    expect(text).toContain('keyvault_request_bucket{le="0.2",provider="azure",os_type="linux",object_type="secret",error=""} 1');
+  });
+
+  it('counts HTTP requests to Key Vault (each retry) apart from the fetches', async () => {
+    const metrics = new PrometheusMetrics({ processMetrics: false });
+    metrics.observeKeyVaultRequest('secret', 'throttled', 0.01);
+    metrics.observeKeyVaultRequest('secret', 'success', 0.01);
+    expect(await valuesOf(metrics, 'csi_provider_azure_keyvault_http_requests_total')).toEqual([
+      { labels: { object_type: 'secret', outcome: 'throttled' }, value: 1 },
+      { labels: { object_type: 'secret', outcome: 'success' }, value: 1 },
+    ]);
+    expect((await valuesOf(metrics, 'keyvault_request')).every((v) => v.value === 0)).toBe(true);
   });
 
   it('counts mounts in flight, token requests and cache lookups', async () => {
@@ -81,9 +114,10 @@ describe('the Key Vault metrics policy', () => {
   function recorder(): { metrics: ProviderMetrics; seen: Array<[string, string]> } {
     const seen: Array<[string, string]> = [];
     const metrics: ProviderMetrics = {
-      observeMount: () => undefined,
+      observeGrpcRequest: () => undefined,
       mountStarted: () => undefined,
       mountFinished: () => undefined,
+      observeObjectFetch: () => undefined,
       observeKeyVaultRequest: (type, outcome, seconds) => {
         expect(seconds).toBeGreaterThanOrEqual(0);
         seen.push([type, outcome]);
@@ -120,7 +154,7 @@ describe('the Key Vault metrics policy', () => {
     expect(seen).toEqual([
       ['secret', 'success'],
       ['key', 'not_found'],
-      ['certificate', 'network'],
+      ['cert', 'network'],
     ]);
   });
 });
