@@ -346,7 +346,7 @@ describe('objectType secret backed by a certificate', () => {
     const result = await mount(split, ['objectName: chain4-rc2\nobjectType: secret\nobjectAlias: tls', 'objectName: kv-rsa-pfx\nobjectType: cert\nobjectAlias: tls.crt']);
     expect(result.files.filter((f) => f.path === 'tls.crt')).toHaveLength(1);
     expect(result.file('tls.crt').toString()).toBe(fixtureText('c4-leaf.crt'));
-    await split.waitForLog(/both write the file "tls.crt"/);
+    await split.waitForLog(/both write the file \\?"tls.crt\\?"/);
   });
 });
 

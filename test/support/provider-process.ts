@@ -144,7 +144,9 @@ export async function startProvider(options: StartProviderOptions = {}): Promise
     logs: () => output,
     async waitForLog(pattern, timeoutMs = 10_000) {
       const until = Date.now() + timeoutMs;
-      const matches = (): boolean => (typeof pattern === 'string' ? output.includes(pattern) : pattern.test(output));
+      // klog's text layout quotes the message and escapes its quotes: match the text as written before quoting.
+      const text = (): string => output.replace(/\\"/g, '"');
+      const matches = (): boolean => (typeof pattern === 'string' ? text().includes(pattern) : pattern.test(output) || pattern.test(text()));
       while (!matches()) {
         if (Date.now() > until) throw new Error(`provider log did not show ${String(pattern)} within ${timeoutMs} ms:\n${output}`);
         await sleep(50);
