@@ -109,7 +109,8 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
     expect([...files.keys()].sort()).toEqual(
       [
         'db-password', 'config/api.key', 'hex-salt', 'rotating-pinned', 'rsa-key', 'ec-key', 'web-tls.crt',
-        'web-tls.pem', 'web-tls.pem.crt', 'web-tls.pem.key', 'web-tls.pfx', 'ec-pem', 'ec-pem.crt', 'ec-pem.key',
+        'web-tls.pem', 'web-tls.pem.crt', 'web-tls.pem.key', 'web-tls.pfx', 'web-tls.pfx.crt', 'web-tls.pfx.key',
+        'ec-pem', 'ec-pem.crt', 'ec-pem.key',
         'salt/0', 'salt/1', 'salt/2',
       ].sort(),
     );
@@ -149,6 +150,8 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
   it('objectFormat pfx with objectEncoding base64: the PFX bytes Key Vault stores', () => {
     expect(file('web-tls.pfx').subarray(0, 1)).toEqual(Buffer.from([0x30])); // a DER SEQUENCE: binary, not base64 text
     expect(file('web-tls.pfx').toString('base64')).toBe(stack.azure.keyVault.secretValue(VAULT, 'web-tls'));
+    // With --write-cert-and-key-in-separate-files the reference writes .crt and .key for a PFX too, empty.
+    expect([file('web-tls.pfx.crt').length, file('web-tls.pfx.key').length]).toEqual([0, 0]);
   });
 
   it('a PEM-stored certificate secret: as stored; .crt and .key split from it', () => {
