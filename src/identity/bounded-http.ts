@@ -14,6 +14,7 @@
 import type { Agent } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createDefaultHttpClient, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import { isJsonText, originOf } from '../util/http-text';
 
 export type BoundedHttpFailure = 'timeout' | 'too-large' | 'not-json' | 'refused' | 'unreachable' | 'foreign';
 
@@ -72,7 +73,7 @@ export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
   const inner = options.inner ?? createDefaultHttpClient();
   return {
     async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
-      const where = `${options.endpoint} at ${originOf(request.url)}`;
+      const where = `${options.endpoint} at ${originOf(request.url, '(unparsable URL)')}`;
       // A caller that streams on purpose keeps its stream (none of ours does; the SDKs read JSON).
       const callerStreams = request.streamResponseStatusCodes;
       const timeout = options.timeoutMs !== undefined ? new AbortController() : undefined;
@@ -159,7 +160,7 @@ function check(response: PipelineResponse, options: BoundedHttpOptions, where: s
     return;
   }
   if (!options.requireJson) return;
-  if (isJson(text)) return;
+  if (isJsonText(text)) return;
   if (response.status >= 400 && options.serviceHeader && !response.headers.has(options.serviceHeader)) throw foreign(response.status, options, where);
   throw new BoundedHttpError(
     'not-json',
@@ -204,22 +205,7 @@ function capRetryAfter(response: PipelineResponse, max: number | undefined): voi
   if (!Number.isFinite(seconds) || seconds * 1000 > max) response.headers.set('retry-after', String(Math.floor(max / 1000)));
 }
 
-function isJson(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return '(unparsable URL)';
-  }
-}
 
 function formatBytes(n: number): string {
   return n >= 1024 * 1024 ? `${n / (1024 * 1024)} MiB` : `${n / 1024} KiB`;

@@ -207,6 +207,12 @@ export class CredentialCache {
     cached: (mode: IdentityMode, inner: TokenCredential, translate?: (err: unknown) => unknown) => TokenCredential,
     userAgentPrefix: string,
   ): ResolvedCredential {
+    // Entra ID credentials share the process's connections and record their transport failures for messages.
+    const entraOptions = (recorder: TransportErrorRecorder) => ({
+      userAgentPrefix,
+      ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
+      additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' as const }],
+    });
 
     switch (identity.mode) {
       case 'vmManagedIdentity': {
@@ -217,11 +223,7 @@ export class CredentialCache {
       case 'servicePrincipal': {
         const description = `the service principal with client ID ${identity.clientId} (tenant ${tenantId})`;
         const recorder = new TransportErrorRecorder();
-        const inner = createServicePrincipalCredential(cloud, tenantId, identity.clientId, identity.clientSecret, {
-          userAgentPrefix,
-          ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
-          additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
-        });
+        const inner = createServicePrincipalCredential(cloud, tenantId, identity.clientId, identity.clientSecret, entraOptions(recorder));
         const ctx: TokenErrorContext = {
           mode: identity.mode,
           identity: description,
@@ -236,11 +238,7 @@ export class CredentialCache {
         const serviceAccount = serviceAccountOf(identity.serviceAccountToken);
         const description = `the workload identity with client ID ${identity.clientId} (tenant ${tenantId}, service account ${serviceAccount})`;
         const recorder = new TransportErrorRecorder();
-        const inner = createWorkloadIdentityCredential(cloud, tenantId, identity.clientId, identity.serviceAccountToken, {
-          userAgentPrefix,
-          ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
-          additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' }],
-        });
+        const inner = createWorkloadIdentityCredential(cloud, tenantId, identity.clientId, identity.serviceAccountToken, entraOptions(recorder));
         const ctx: TokenErrorContext = {
           mode: identity.mode,
           identity: description,

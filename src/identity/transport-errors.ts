@@ -5,6 +5,7 @@
  */
 import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { scrub } from '../observability/scrub';
+import { isJsonText, originOf } from '../util/http-text';
 
 /** A failure older than this belongs to an earlier request, not to the one being explained. */
 const FRESH_MS = 120_000;
@@ -19,8 +20,8 @@ export class TransportErrorRecorder {
         const response = await next(request);
         // Token services answer errors in JSON; anything else came from something in between (an HTTPS proxy that
         // refused the tunnel, a firewall, a wrong host), and MSAL would call it only "network_error".
-        if (response.status >= 400 && !looksLikeJson(response.bodyAsText)) {
-          this.last = { text: `HTTP ${response.status} from ${originOf(request.url)}, not an answer of the token service`, at: Date.now() };
+        if (response.status >= 400 && !looksLikeJsonObject(response.bodyAsText)) {
+          this.last = { text: `HTTP ${response.status} from ${originOf(request.url, 'the token service')}, not an answer of the token service`, at: Date.now() };
         }
         return response;
       } catch (err) {
@@ -41,21 +42,8 @@ export class TransportErrorRecorder {
   }
 }
 
-function looksLikeJson(body: string | null | undefined): boolean {
+/** A JSON object, as every token service error is; anything else came from something in between. */
+function looksLikeJsonObject(body: string | null | undefined): boolean {
   const text = (body ?? '').trim();
-  if (!text.startsWith('{')) return false;
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function originOf(url: string): string {
-  try {
-    return new URL(url).origin;
-  } catch {
-    return 'the token service';
-  }
+  return text.startsWith('{') && isJsonText(text);
 }
