@@ -213,6 +213,13 @@ export class CredentialCache {
       ...(this.options.agentFor ? { agentFor: this.options.agentFor } : {}),
       additionalPolicies: [{ policy: recorder.policy, position: 'perRetry' as const }],
     });
+    // Their failures are explained with what the recorder saw on the wire and what the mount sent (for redaction).
+    const viaEntra = (inner: TokenCredential, recorder: TransportErrorRecorder, ctx: TokenErrorContext): ResolvedCredential => ({
+      key,
+      mode: ctx.mode,
+      description: ctx.identity,
+      credential: cached(ctx.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())),
+    });
 
     switch (identity.mode) {
       case 'vmManagedIdentity': {
@@ -232,7 +239,7 @@ export class CredentialCache {
           authorityHost: cloud.authorityHost,
           sent: [identity.clientSecret],
         };
-        return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
+        return viaEntra(inner, recorder, ctx);
       }
       case 'workloadIdentity': {
         const serviceAccount = serviceAccountOf(identity.serviceAccountToken);
@@ -248,7 +255,7 @@ export class CredentialCache {
           serviceAccount,
           sent: [identity.serviceAccountToken.token],
         };
-        return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
+        return viaEntra(inner, recorder, ctx);
       }
       case 'podIdentity': {
         const description = describePodIdentity(identity.pod);
@@ -275,7 +282,7 @@ export class CredentialCache {
           serviceAccount,
           sent: [identity.serviceAccountToken.token],
         };
-        return { key, mode: identity.mode, description, credential: cached(identity.mode, inner, (err) => translateEntraError(err, ctx, recorder.take())) };
+        return viaEntra(inner, recorder, ctx);
       }
     }
   }

@@ -32,11 +32,13 @@ export class ParameterParser {
   private running: { pending: Pending; timer: NodeJS.Timeout } | undefined;
   private nextId = 1;
   private readonly script = join(__dirname, 'parse-worker.js');
+  /** Whether the compiled worker exists (not when running from sources, e.g. under ts-jest); it cannot change. */
+  private readonly hasWorker = existsSync(this.script);
 
   async parse(attributes: Record<string, string>, secrets: Record<string, string>, defaults: ParameterDefaults): Promise<MountSpec> {
     const objects = attributes['objects'] ?? '';
-    // Inline when small, and when there is no compiled worker (running from sources, e.g. under ts-jest).
-    if (objects.length <= INLINE_OBJECTS_BYTES || !existsSync(this.script)) return parseMountParameters(attributes, secrets, defaults);
+    // Inline when small, and when there is no compiled worker.
+    if (objects.length <= INLINE_OBJECTS_BYTES || !this.hasWorker) return parseMountParameters(attributes, secrets, defaults);
     if (this.queue.length >= MAX_QUEUED_PARSES) {
       throw new ProviderError(
         'ResourceExhausted',

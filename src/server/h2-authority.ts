@@ -127,7 +127,7 @@ class AuthorityRewriter extends Duplex {
       out.push(frame);
       return;
     }
-    if (((type === HEADERS ? flags : frame[4]!) & END_HEADERS) === 0) return;
+    if ((flags & END_HEADERS) === 0) return;
     const block = this.block;
     this.block = undefined;
     this.headerBlock(block, out);

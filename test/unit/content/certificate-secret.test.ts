@@ -1,24 +1,14 @@
 import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'crypto';
 import { createSecureContext } from 'tls';
 import * as forge from 'node-forge';
-import {
-  convertCertificateSecret,
-  type CertificateSecretOptions,
-} from '../../../src/content/certificate-secret';
+import { convertCertificateSecret } from '../../../src/content/certificate-secret';
 import { splitPemBlocks } from '../../../src/content/pem';
 import { ContentError } from '../../../src/errors';
-import { derOf, fixture, makeChain } from './helpers';
+import { certificateSecretOptions as options, derOf, fixture, makeChain } from './helpers';
 
 const PKCS12 = 'application/x-pkcs12';
 const PEM = 'application/x-pem-file';
 
-const options = (overrides: Partial<CertificateSecretOptions> = {}): CertificateSecretOptions => ({
-  format: 'pem',
-  encoding: 'utf-8',
-  constructPemChain: true,
-  writeCertAndKeyInSeparateFiles: false,
-  ...overrides,
-});
 
 /** The secret value Key Vault returns for a PFX-backed certificate: the PFX in base64. */
 const pfxSecret = (file: string) => ({ value: fixture(file).toString('base64'), contentType: PKCS12 });

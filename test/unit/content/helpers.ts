@@ -16,6 +16,7 @@ import {
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import * as forge from 'node-forge';
+import type { CertificateSecretOptions } from '../../../src/content/certificate-secret';
 
 export const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'content');
 
@@ -294,3 +295,12 @@ function macData(
 export function pkcs8(key: KeyObject): Buffer {
   return key.export({ type: 'pkcs8', format: 'der' });
 }
+
+/** convertCertificateSecret's options as the provider's defaults set them, with `overrides`. */
+export const certificateSecretOptions = (overrides: Partial<CertificateSecretOptions> = {}): CertificateSecretOptions => ({
+  format: 'pem',
+  encoding: 'utf-8',
+  constructPemChain: true,
+  writeCertAndKeyInSeparateFiles: false,
+  ...overrides,
+});

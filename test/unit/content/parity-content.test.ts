@@ -6,20 +6,14 @@
  */
 import { readFileSync } from 'fs';
 import { join } from 'path';
-import { convertCertificateSecret, type CertificateSecretOptions } from '../../../src/content/certificate-secret';
+import { convertCertificateSecret } from '../../../src/content/certificate-secret';
+import { certificateSecretOptions as options } from './helpers';
 
 const PARITY = join(__dirname, '..', '..', 'fixtures', 'parity');
 const CONTENT = join(__dirname, '..', '..', 'fixtures', 'content');
 const parity = (name: string) => readFileSync(join(PARITY, name));
 const content = (name: string) => readFileSync(join(CONTENT, name));
 
-const options = (overrides: Partial<CertificateSecretOptions> = {}): CertificateSecretOptions => ({
-  format: 'pem',
-  encoding: 'utf-8',
-  constructPemChain: true,
-  writeCertAndKeyInSeparateFiles: false,
-  ...overrides,
-});
 const separate = options({ writeCertAndKeyInSeparateFiles: true });
 
 describe('a PEM-stored certificate with separate files: .crt and .key as Go re-encodes each block', () => {
