@@ -119,7 +119,7 @@ class AuthorityRewriter extends Duplex {
       this.block.fragments.push(payload);
       this.block.raw.push(frame);
       this.block.size += payload.length;
-      if (this.block.size > MAX_HEADER_BLOCK) return this.abandon(out, []);
+      if (this.block.size > MAX_HEADER_BLOCK) return this.abandon(out, this.block.raw);
     } else if (this.block) {
       // A frame inside a header block is a protocol error: let Node see it as sent.
       return this.abandon(out, [frame]);

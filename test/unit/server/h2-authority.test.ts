@@ -95,6 +95,13 @@ describe('withAcceptedAuthority', () => {
     }
   });
 
+  it('passes a header block too large to repair through as sent, HEADERS and every CONTINUATION', async () => {
+    const headers = frame(0x1, 0, 1, Buffer.alloc(16_000, 0x41));
+    const continuations = Array.from({ length: 17 }, (_, i) => frame(0x9, i === 16 ? 0x4 : 0, 1, Buffer.alloc(16_000, 0x42)));
+    const bytes = Buffer.concat([PREFACE, headers, ...continuations]);
+    expect(await through([bytes])).toEqual(bytes);
+  });
+
   it('passes what is not HTTP/2 through untouched', async () => {
     const bytes = Buffer.from('GET / HTTP/1.1\r\nHost: /x\r\n\r\n');
     expect(await through([bytes])).toEqual(bytes);
