@@ -68,9 +68,10 @@ async function startProvider(name: string): Promise<Provider> {
     join(logs, `${name}.log`),
   );
   running.push(p);
-  // Serving once the addon has published a fresh address at the socket path.
+  // Serving once the addon has published a fresh address at the socket path (not while a stale one is being replaced:
+  // between its removal and the new file there is no file at all).
   await eventually(
-    () => (existsSync(socketFile) ? readFileSync(socketFile, 'utf8') : '') !== before || p.child.exitCode !== null,
+    () => (existsSync(socketFile) && readFileSync(socketFile, 'utf8') !== before) || p.child.exitCode !== null,
     Boolean,
     60_000,
   ).catch(() => undefined);
