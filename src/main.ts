@@ -7,6 +7,7 @@ import { CredentialCache } from './identity/credentials';
 import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
 import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
 import { AzureVaultAccess } from './keyvault/vault-access';
+import { createKubeFeatures, type KubeFeatures } from './kube/features';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
 import { PrometheusMetrics } from './observability/prometheus';
@@ -78,6 +79,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     maxRequestsPerVault: config.maxRequestsPerVault,
     cloudFiles: { dir: config.cloudEnvFileDir },
   });
+  const kube = kubeFeatures(config, logger, metrics, userAgentPrefix);
   const mounts = new MountService(
     vaults,
     {
@@ -85,6 +87,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       constructPemChain: config.constructPemChain,
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
       maxParallelFetches: config.maxFetchesPerMount,
+      hooks: kube.hooks,
     },
     logger,
   );
@@ -100,6 +103,9 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       maxRequestsPerVault: config.maxRequestsPerVault,
       credentialCacheSize: config.credentialCacheSize,
       cloudEnvFileDir: config.cloudEnvFileDir,
+      rotationFailureEvents: config.rotationFailureEvents,
+      workloadIdentityFromServiceAccount: config.workloadIdentityFromServiceAccount,
+      nodeIdentityPolicy: config.nodeIdentityPolicy,
     },
     'starting Azure Key Vault provider',
   );
@@ -127,6 +133,23 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     throw err;
   }
   handleSignals(server, [healthz, metricsServer], config, logger);
+}
+
+/**
+ * The Kubernetes-aware features. With all of them off (the default) no API client is configured and no call is made:
+ * what remains is the node identity policy's "allow", which only logs once per class that uses a node identity.
+ */
+function kubeFeatures(config: ProviderConfig, logger: Logger, metrics: PrometheusMetrics, userAgent: string): KubeFeatures {
+  return createKubeFeatures(
+    {
+      kubeconfig: config.kubeconfig,
+      rotationFailureEvents: config.rotationFailureEvents,
+      workloadIdentityFromServiceAccount: config.workloadIdentityFromServiceAccount,
+      nodeIdentityPolicy: config.nodeIdentityPolicy,
+      nodeIdentityAllowedNamespaceLabel: config.nodeIdentityAllowedNamespaceLabel,
+    },
+    { logger, registry: metrics.registry, userAgent, env: process.env },
+  );
 }
 
 /** The reference supports only Prometheus; any other backend is a configuration mistake worth failing on. */
