@@ -149,8 +149,7 @@ export class RotationFailureEvents implements Pick<MountHooks, 'succeeded' | 'fa
 
   /** One event: a new one, or the count of the same one raised (re-created when it expired from etcd). */
   private async record(event: PendingEvent): Promise<void> {
-    const message = this.aggregated(event);
-    const key = `${event.pod.uid}\n${message}`;
+    const { message, key } = this.aggregated(event);
     const timestamp = new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const known = this.recorded.get(key);
     if (known) {
@@ -184,17 +183,20 @@ export class RotationFailureEvents implements Pick<MountHooks, 'succeeded' | 'fa
     this.recorded.set(key, { name, namespace: event.pod.namespace, count: 1, firstTimestamp: timestamp });
   }
 
-  /** client-go's aggregation: past ten different messages in the window, one combined event carries the latest. */
-  private aggregated(event: PendingEvent): string {
+  /**
+   * client-go's aggregation: past ten different messages in the window, one combined event (one key, whatever the
+   * message) carries the latest message and counts them all.
+   */
+  private aggregated(event: PendingEvent): { message: string; key: string } {
     const now = this.now();
     let similar = this.similar.get(event.pod.uid);
     if (!similar || now - similar.since > AGGREGATE_WINDOW_MS) similar = { messages: new Set(), since: now };
     if (similar.messages.size < AGGREGATE_AFTER) similar.messages.add(event.message);
     this.similar.set(event.pod.uid, similar);
     if (similar.messages.size >= AGGREGATE_AFTER && !similar.messages.has(event.message)) {
-      return bounded(`(combined from similar events): ${event.message}`);
+      return { message: bounded(`(combined from similar events): ${event.message}`), key: `${event.pod.uid}\n(combined)` };
     }
-    return event.message;
+    return { message: event.message, key: `${event.pod.uid}\n${event.message}` };
   }
 
   /** client-go names events <object>.<hex nanoseconds>; a sequence keeps two in the same millisecond apart. */
