@@ -18,6 +18,23 @@ import { startMetricsServer } from './server/metrics-http';
 import { createSocketProbe } from './server/socket-probe';
 
 export function main(argv: string[]): void {
+  if (argv[0] === 'check') {
+    // The operator's check of SecretProviderClasses, not the server: loaded only when asked for.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runCheck } = require('./cli/check') as typeof import('./cli/check');
+    runCheck(argv.slice(1), {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+      env: process.env,
+    }).then(
+      (code) => process.exit(code),
+      (err: unknown) => {
+        process.stderr.write(`check: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(2);
+      },
+    );
+    return;
+  }
   const parsed = parseCommandLine(argv);
   if (parsed.kind === 'error') {
     process.stderr.write(`${parsed.message}\n`);

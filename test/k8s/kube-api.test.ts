@@ -6,10 +6,12 @@
  * audit log counts the calls the provider makes per mount.
  */
 import type { ServiceError } from '@grpc/grpc-js';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { renderChart, type K8sObject } from '../deploy/support/helm';
+import { repoRoot } from '../support/driver-client';
 import { registerProviderCleanup } from '../support/provider-process';
 import { objects } from '../support/spc';
 import type { Cluster } from './support/cluster';
@@ -264,6 +266,23 @@ describe('rotation failures as events on the pod', () => {
     expect(await rotationEvents('trusted', firstMount.metadata.uid!)).toEqual([]);
     perMount['successful mount, events on'] = await callsDuring(() => publish('trusted', 'node-b'));
     expect(perMount['successful mount, events on']).toEqual([]);
+  });
+});
+
+describe('csi-provider-azure check --all-classes', () => {
+  it('checks every azure class in the cluster with the mount\'s parser, one line per problem, and no Azure call', () => {
+    const before = stack.azure.keyVault.count();
+    const result = spawnSync(process.execPath, [join(repoRoot(), 'bin', 'csi-provider-azure.js'), 'check', '--all-classes', '--kubeconfig', stack.cluster.kubeconfig], {
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '' },
+      timeout: 60_000,
+    });
+    expect(result.stdout.trim().split('\n')).toEqual([
+      'cluster: shop/from-service-account: tenantID is required: set it to the Entra ID tenant of the Key Vault',
+    ]);
+    expect(result.stderr).toContain('6 SecretProviderClasses checked, 1 with problems');
+    expect(result.status).toBe(1);
+    expect(stack.azure.keyVault.count()).toBe(before);
   });
 });
 
