@@ -149,7 +149,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     await Promise.all([metricsServer.close(), healthz?.close()]);
     throw err;
   }
-  handleSignals(server, [healthz, metricsServer], config, logger);
+  handleSignals(server, [healthz, metricsServer], config, logger, () => kube.close());
 }
 
 /**
@@ -177,7 +177,14 @@ function createMetrics(config: ProviderConfig): PrometheusMetrics {
   return new PrometheusMetrics();
 }
 
-function handleSignals(server: RunningServer, httpEndpoints: RunningHttpEndpoint[], config: ProviderConfig, logger: Logger): void {
+function handleSignals(
+  server: RunningServer,
+  httpEndpoints: RunningHttpEndpoint[],
+  config: ProviderConfig,
+  logger: Logger,
+  /** Last: events of the final mounts still being posted. */
+  closeKube: () => Promise<void>,
+): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -188,6 +195,7 @@ function handleSignals(server: RunningServer, httpEndpoints: RunningHttpEndpoint
       .then(async ({ drained }) => {
         // /healthz answers 503 while the mounts drain; the HTTP ports close only once the socket is gone.
         await Promise.all(httpEndpoints.map((endpoint) => endpoint.close()));
+        await closeKube();
         logger.info({ drained }, 'stopped');
         process.exit(0);
       })

@@ -13,6 +13,9 @@ import { NodeIdentityPolicy, type NamespaceLabel, type NodeIdentityPolicySetting
 import { RotationFailureEvents } from './rotation-events';
 import { ServiceAccountIdentity } from './service-account-identity';
 
+/** How long a shutdown waits for queued events. */
+const CLOSE_WAIT_MS = 2_000;
+
 export interface KubeFeatureSettings {
   /** '' = in-cluster configuration. */
   kubeconfig: string;
@@ -62,7 +65,10 @@ export function createKubeFeatures(
   return {
     hooks,
     async close() {
-      await events?.flush();
+      // The last failures' events get a moment, never the shutdown's whole budget.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([events?.flush(), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
       api?.close();
     },
   };
