@@ -5,6 +5,7 @@ import { ParameterParser } from './off-thread';
 import { fetchObject, type ContentOptions } from './fetch-object';
 import { describeObject, filesOf, shadowedWarning } from './objects';
 import { POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
+import type { MountHooks } from './hooks';
 import { FilePathRegistry } from './paths';
 import type { VaultAccess } from './ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
@@ -15,6 +16,8 @@ export interface MountOptions extends ContentOptions {
   defaultCloudName: string;
   /** Objects fetched at once within one mount. */
   maxParallelFetches: number;
+  /** The Kubernetes-aware features that are on; none by default. */
+  hooks?: MountHooks;
 }
 
 export interface MountFile {
@@ -53,9 +56,13 @@ export class MountService {
     try {
       const request = decodeMountRequest(raw);
       attributes = request.attributes;
+      const hooks = this.options.hooks;
+      const prepared = hooks?.prepare ? await hooks.prepare(request.attributes, request.secrets, signal) : request.attributes;
       // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
-      spec = await this.parser.parse(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
+      spec = await this.parser.parse(prepared, request.secrets, { cloudName: this.options.defaultCloudName });
+      if (hooks?.admit) await hooks.admit(spec, signal);
       const result = await this.fetchAll(spec, request.defaultMode, signal);
+      hooks?.succeeded?.(attributes, spec);
       // At -v=2 and above: every rotation of every pod mounts again, and a line each at the default would flood.
       this.logger.debug(
         {
@@ -83,6 +90,7 @@ export class MountService {
         },
         'mount failed',
       );
+      if (attributes) this.options.hooks?.failed?.(attributes, spec, error);
       throw error;
     }
   }
