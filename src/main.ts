@@ -87,6 +87,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       maxParallelFetches: config.maxFetchesPerMount,
     },
     logger,
+    metrics,
   );
 
   logger.info(

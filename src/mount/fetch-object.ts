@@ -4,7 +4,7 @@ import { certificatePemFromDer } from '../content/certificate';
 import { decodeSecretValue } from '../content/encoding';
 import { publicKeyPemFromJwk } from '../content/jwk';
 import { mapBounded } from './concurrency';
-import { describeObject } from './objects';
+import { describeObject, objectId } from './objects';
 import type { VaultReader } from './ports';
 import type { ObjectSpec } from './types';
 import { selectVersionHistory } from './version-history';
@@ -45,7 +45,7 @@ export async function fetchObject(
   options: ContentOptions,
   signal: AbortSignal,
 ): Promise<FetchedObject> {
-  const id = `${object.type}/${object.name}`;
+  const id = objectId(object);
   if (object.versionHistory <= 1) {
     const converted = await fetchAndConvert(reader, object, object.version, options, signal, describeObject(object));
     return {

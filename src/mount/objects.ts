@@ -2,6 +2,7 @@ import { isAlias, isScalar, parseDocument, visit, type Node } from 'yaml';
 import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
 import type { ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
+import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import { yamlInt32 } from './yaml-int';
 
 const OBJECT_TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
@@ -16,7 +17,17 @@ const KNOWN_FIELDS = new Set([
   'objectFormat',
   'objectEncoding',
   'filePermission',
+  'optional',
+  'keyvaultName',
 ]);
+/**
+ * Fields this provider added to what the reference knows. The reference ignores unknown fields, so a misspelt old
+ * field only warns (manifests mount today with it); a misspelt new field ("keyVaultName", "Optional") would silently
+ * read the wrong vault or fail on a deleted secret, and no manifest depends on it yet, so it fails.
+ */
+const OPT_IN_FIELDS = ['optional', 'keyvaultName'];
+const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 /** Key Vault object names: 1-127 letters, digits and dashes. */
 const OBJECT_NAME = /^[0-9A-Za-z-]{1,127}$/;
 /** Key Vault version ids are 32 hex digits; we only insist on the character set and leave the rest to the vault. */
@@ -100,7 +111,12 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
     if (!isMapping(fields)) {
       throw invalidArgument(`${where} must be a YAML mapping with at least objectName and objectType`);
     }
-    for (const key of Object.keys(fields)) if (!KNOWN_FIELDS.has(key)) unknownFields.push(`${where}.${key}`);
+    for (const key of Object.keys(fields)) {
+      if (KNOWN_FIELDS.has(key)) continue;
+      const meant = OPT_IN_FIELDS.find((f) => f.toLowerCase() === key.toLowerCase());
+      if (meant) throw invalidArgument(`${where}: "${key.slice(0, 40)}" is not a field: the field is spelt ${meant}`);
+      unknownFields.push(`${where}.${key}`);
+    }
     const object = parseObject(fields, index, warnings);
     for (const path of filesOf(object)) {
       const earlier = paths.claim(path, describeObject(object));
@@ -136,9 +152,18 @@ export function shadowedWarning(path: string, earlier: string, later: string): s
   );
 }
 
-/** "objects.array[1] (secret "db-password")": how messages name an object. */
-export function describeObject(object: Pick<ObjectSpec, 'index' | 'type' | 'name'>): string {
-  return `objects.array[${object.index}] (${object.type} "${object.name}")`;
+/** "objects.array[1] (secret "db-password")": how messages name an object (and its vault when it has its own). */
+export function describeObject(object: Pick<ObjectSpec, 'index' | 'type' | 'name'> & { vaultName?: string }): string {
+  const vault = object.vaultName ? ` in Key Vault "${object.vaultName}"` : '';
+  return `objects.array[${object.index}] (${object.type} "${object.name}"${vault})`;
+}
+
+/**
+ * The `object_version` id of an object: `<type>/<name>` as the reference writes it; an object with its own vault
+ * `<type>/<vault>/<name>`, so the same name in two vaults gives two ids (a vault name has no "/").
+ */
+export function objectId(object: Pick<ObjectSpec, 'type' | 'name' | 'vaultName'>): string {
+  return object.vaultName ? `${object.type}/${object.vaultName}/${object.name}` : `${object.type}/${object.name}`;
 }
 
 /** The files an object will produce, known before any fetch (separate .crt/.key files are added after it). */
@@ -229,6 +254,11 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     throw invalidArgument(`${here}: ${source} ${pathProblem}`);
   }
 
+  const vaultName = field('keyvaultName');
+  if (vaultName && !VAULT_NAME.test(vaultName)) {
+    throw invalidArgument(`${here}: keyvaultName "${vaultName.slice(0, 100)}" is not a valid Key Vault name: ${VAULT_NAME_RULE}`);
+  }
+
   return {
     index,
     name,
@@ -239,7 +269,16 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     encoding,
     fileName,
     filePermission: parseFilePermission(field('filePermission'), here, warnings),
+    optional: parseBoolField(field('optional'), 'optional', here),
+    vaultName,
   };
+}
+
+/** A yes/no field, read as the reference reads its boolean parameters (Go's strconv.ParseBool). */
+function parseBoolField(text: string, name: string, here: string): boolean {
+  if (text === '' || FALSE_WORDS.has(text)) return false;
+  if (TRUE_WORDS.has(text)) return true;
+  throw invalidArgument(`${here}: ${name} "${text.slice(0, 20)}" is not a boolean: use "true" or "false"`);
 }
 
 /**

@@ -19,6 +19,10 @@ export interface ObjectSpec {
   fileName: string;
   /** Octal file mode from `filePermission`; undefined = the driver's default permission. */
   filePermission: number | undefined;
+  /** `optional: "true"`: an object Key Vault answers 404 for is left out instead of failing the mount. */
+  optional: boolean;
+  /** The object's own `keyvaultName`; '' = the SecretProviderClass's vault. */
+  vaultName: string;
 }
 
 /** A user-assigned managed identity chosen by client id or by ARM resource id. */

@@ -1,0 +1,200 @@
+/**
+ * End to end: the opt-in object fields this provider adds to the reference's (optional objects, a vault per object,
+ * fields of a JSON secret), through the real provider process and socket, Key Vault replaced at the network edge.
+ */
+import { status as grpcStatus } from '@grpc/grpc-js';
+import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
+import type { MountRequestInput, MountResult } from '../support/driver-client';
+import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { objects, rejectionOf } from '../support/spc';
+
+registerProviderCleanup();
+
+const SYSTEM = 'opt-in-system-identity';
+const VAULT = 'opt-in-kv';
+const OTHER = 'opt-in-other-kv';
+/** A vault the node's identity may not read. */
+const LOCKED = 'opt-in-locked-kv';
+
+let azure: AzureStandIns;
+let provider: ProviderProcess;
+
+function request(entries: string[], vault = VAULT): MountRequestInput {
+  return {
+    attributes: {
+      'csi.storage.k8s.io/pod.name': 'api-0',
+      'csi.storage.k8s.io/pod.namespace': 'shop',
+      'csi.storage.k8s.io/pod.uid': '7a6b5c4d',
+      'csi.storage.k8s.io/serviceAccount.name': 'api',
+      secretProviderClass: 'api-objects',
+      useVMManagedIdentity: 'true',
+      keyvaultName: vault,
+      tenantID: azure.tenantId,
+      objects: objects(entries),
+    },
+    permission: '420',
+    targetPath: '/var/lib/kubelet/pods/7a6b5c4d/volumes/kubernetes.io~csi/objects/mount',
+  };
+}
+
+const mount = (entries: string[]): Promise<MountResult> => provider.client.mount(request(entries));
+const fileNames = (result: MountResult): string[] => result.files.map((f) => f.path).sort();
+const text = (result: MountResult, path: string): string => {
+  const file = result.files.find((f) => f.path === path);
+  if (!file) throw new Error(`no file ${path} in ${fileNames(result).join(', ')}`);
+  return file.contents.toString('utf8');
+};
+
+async function metric(name: string): Promise<string[]> {
+  const body = await (await fetch(`http://127.0.0.1:${provider.prometheusPort}/metrics`)).text();
+  return body.split('\n').filter((l) => l.startsWith(name));
+}
+
+beforeAll(async () => {
+  azure = await startAzureStandIns({ identities: { systemAssigned: { id: SYSTEM } } });
+  const kv = azure.keyVault;
+  kv.addVault(VAULT, { allow: [SYSTEM] });
+  kv.addVault(OTHER, { allow: [SYSTEM] });
+  kv.addVault(LOCKED, { allow: [], accessModel: 'rbac' });
+  kv.setSecret(VAULT, 'present', 'present-value');
+  kv.setSecret(VAULT, 'db', 'main-vault-db');
+  kv.setSecret(OTHER, 'db', 'other-vault-db');
+  kv.setSecret(OTHER, 'only-there', 'only-there-value');
+  kv.setSecret(LOCKED, 'hidden', 'hidden-value');
+  provider = await startProvider({ env: azure.providerEnv(), args: ['-v=2', '--metrics-backend=prometheus'] });
+});
+
+afterAll(async () => {
+  await provider?.stop();
+  await azure?.close();
+});
+
+describe('optional: "true"', () => {
+  it('leaves out an object Key Vault answers 404 for: logged, counted, and visible in the object versions', async () => {
+    const before = await metric('csi_provider_azure_optional_objects_skipped_total{');
+    const result = await mount([
+      'objectName: present\nobjectType: secret',
+      'objectName: never-created\nobjectType: secret\noptional: "true"',
+    ]);
+    expect(fileNames(result)).toEqual(['present']);
+    expect(result.objectVersion).toEqual([
+      { id: 'secret/present', version: azure.keyVault.versions(VAULT, 'secret', 'present')[0] },
+      { id: 'secret/never-created', version: 'not-found' },
+    ]);
+    await provider.waitForLog(/secret \\?"never-created\\?"\) is optional and was not found in Key Vault \\?"opt-in-kv\\?"/);
+    const counted = (lines: string[]): number =>
+      Number(lines.find((l) => l.includes('object_type="secret"'))?.split(' ').pop() ?? '0');
+    expect(counted(await metric('csi_provider_azure_optional_objects_skipped_total{'))).toBe(counted(before) + 1);
+  });
+
+  it('a version that does not exist is a 404 too', async () => {
+    const result = await mount([
+      'objectName: present\nobjectType: secret',
+      'objectName: present\nobjectType: secret\nobjectAlias: pinned\nobjectVersion: 0123456789abcdef0123456789abcdef\noptional: "true"',
+    ]);
+    expect(fileNames(result)).toEqual(['present']);
+  });
+
+  it('removes the file of an object that was there at the last mount and is deleted since', async () => {
+    azure.keyVault.setSecret(VAULT, 'short-lived', 'soon-gone');
+    const entries = ['objectName: present\nobjectType: secret', 'objectName: short-lived\nobjectType: secret\noptional: "true"'];
+    const first = await mount(entries);
+    expect(fileNames(first)).toEqual(['present', 'short-lived']);
+    azure.keyVault.deleteObject(VAULT, 'secret', 'short-lived');
+    const second = await mount(entries);
+    expect(fileNames(second)).toEqual(['present']);
+    expect(second.objectVersion.find((v) => v.id === 'secret/short-lived')?.version).toBe('not-found');
+  });
+
+  it('a missing object that is not optional still fails the mount', async () => {
+    const err = await rejectionOf(mount(['objectName: present\nobjectType: secret', 'objectName: never-created\nobjectType: secret']));
+    expect(err.code).toBe(grpcStatus.NOT_FOUND);
+    expect(err.details).toContain('secret "never-created" was not found');
+  });
+
+  it('a 403 is never skipped: the identity may not read the vault', async () => {
+    const err = await rejectionOf(
+      mount(['objectName: present\nobjectType: secret', `objectName: hidden\nobjectType: secret\nkeyvaultName: ${LOCKED}\noptional: "true"`]),
+    );
+    expect(err.code).toBe(grpcStatus.PERMISSION_DENIED);
+    expect(err.details).toContain(`Key Vault "${LOCKED}"`);
+  });
+
+  it('a 5xx is never skipped: Key Vault failing says nothing about whether the object exists', async () => {
+    const fault = azure.keyVault.injectFaults({ status: 500, ratio: 1, vault: VAULT, match: (r) => r.path === '/secrets/flaky/' });
+    try {
+      const err = await rejectionOf(mount(['objectName: present\nobjectType: secret', 'objectName: flaky\nobjectType: secret\noptional: "true"']));
+      expect(err.code).toBe(grpcStatus.UNAVAILABLE);
+      expect(err.details).toContain('secret "flaky"');
+      expect(fault.hits()).toBeGreaterThan(0);
+    } finally {
+      fault.clear();
+    }
+  });
+
+  it('a 429 is never skipped: a throttled vault has not said the object is gone', async () => {
+    const fault = azure.keyVault.injectFaults({ status: 429, retryAfterSeconds: 1, ratio: 1, vault: VAULT, match: (r) => r.path === '/secrets/busy/' });
+    try {
+      const err = await rejectionOf(
+        provider.client.mount(request(['objectName: busy\nobjectType: secret\noptional: "true"']), { deadlineMs: 3000 }),
+      );
+      expect([grpcStatus.DEADLINE_EXCEEDED, grpcStatus.RESOURCE_EXHAUSTED]).toContain(err.code);
+    } finally {
+      fault.clear();
+    }
+  });
+
+  it.each([
+    ['optional: "yes"', /optional "yes" is not a boolean: use "true" or "false"/],
+    ['Optional: "true"', /"Optional" is not a field: the field is spelt optional/],
+  ])('%s fails before any request to Key Vault, naming the field', async (line, message) => {
+    const before = azure.keyVault.requests.length;
+    const err = await rejectionOf(mount([`objectName: present\nobjectType: secret\n${line}`]));
+    expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
+    expect(err.details).toMatch(message);
+    expect(err.details).toContain('objects.array[0]');
+    expect(azure.keyVault.requests.length).toBe(before);
+  });
+});
+
+describe('keyvaultName per object', () => {
+  it("reads each object from its own vault with the class's identity; the same name in two vaults gives two ids", async () => {
+    azure.keyVault.clearRequests();
+    const result = await mount([
+      'objectName: db\nobjectType: secret\nobjectAlias: main-db',
+      `objectName: db\nobjectType: secret\nobjectAlias: other-db\nkeyvaultName: ${OTHER}`,
+      `objectName: only-there\nobjectType: secret\nkeyvaultName: ${OTHER}`,
+    ]);
+    expect(text(result, 'main-db')).toBe('main-vault-db');
+    expect(text(result, 'other-db')).toBe('other-vault-db');
+    expect(text(result, 'only-there')).toBe('only-there-value');
+    expect(result.objectVersion).toEqual([
+      { id: 'secret/db', version: azure.keyVault.versions(VAULT, 'secret', 'db')[0] },
+      { id: `secret/${OTHER}/db`, version: azure.keyVault.versions(OTHER, 'secret', 'db')[0] },
+      { id: `secret/${OTHER}/only-there`, version: azure.keyVault.versions(OTHER, 'secret', 'only-there')[0] },
+    ]);
+    const authorized = azure.keyVault.requests.filter((r) => r.status === 200);
+    expect(new Set(authorized.filter((r) => r.vault === OTHER).map((r) => r.identityId))).toEqual(new Set([SYSTEM]));
+    expect(authorized.filter((r) => r.vault === OTHER).map((r) => r.path).sort()).toEqual(['/secrets/db/', '/secrets/only-there/']);
+    expect(authorized.filter((r) => r.vault === VAULT).map((r) => r.path)).toEqual(['/secrets/db/']);
+  });
+
+  it('a 404 from the other vault names that vault', async () => {
+    const err = await rejectionOf(mount([`objectName: present\nobjectType: secret\nkeyvaultName: ${OTHER}`]));
+    expect(err.code).toBe(grpcStatus.NOT_FOUND);
+    expect(err.details).toContain(`Key Vault "${OTHER}"`);
+  });
+
+  it.each([
+    ['keyvaultName: https://x.vault.azure.net', /keyvaultName "https:\/\/x.vault.azure.net" is not a valid Key Vault name/],
+    ['keyvaultName: a--b', /keyvaultName "a--b" is not a valid Key Vault name/],
+    ['keyVaultName: other', /"keyVaultName" is not a field: the field is spelt keyvaultName/],
+  ])('%s fails before any request to Key Vault, naming the field', async (line, message) => {
+    const before = azure.keyVault.requests.length;
+    const err = await rejectionOf(mount(['objectName: present\nobjectType: secret', `objectName: db\nobjectType: secret\n${line}`]));
+    expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
+    expect(err.details).toMatch(message);
+    expect(err.details).toContain('objects.array[1]');
+    expect(azure.keyVault.requests.length).toBe(before);
+  });
+});
