@@ -3,7 +3,9 @@ import { convertCertificateSecret } from '../content/certificate-secret';
 import { certificatePemFromDer } from '../content/certificate';
 import { decodeSecretValue } from '../content/encoding';
 import { publicKeyPemFromJwk } from '../content/jwk';
+import type { JSONValue } from '@jmespath-community/jmespath';
 import { mapBounded } from './concurrency';
+import { extractJsonPath } from './json-paths';
 import { describeObject, objectId } from './objects';
 import type { VaultReader } from './ports';
 import type { ObjectSpec } from './types';
@@ -18,6 +20,8 @@ export interface ContentOptions {
 export interface ObjectFile {
   path: string;
   contents: Buffer;
+  /** Its own mode (a jsonPaths entry's filePermission); undefined = the object's. */
+  mode?: number;
 }
 
 export interface FetchedObject {
@@ -49,8 +53,12 @@ export async function fetchObject(
   if (object.versionHistory <= 1) {
     const converted = await fetchAndConvert(reader, object, object.version, options, signal, describeObject(object));
     return {
-      files: filesOf(object.fileName, converted),
-      versions: [{ id, version: converted.version }],
+      files: [...(object.writeObject ? filesOf(object.fileName, converted) : []), ...(converted.extracts ?? [])],
+      // An extracted field's version is its secret's: it changes exactly when the secret gets a new version.
+      versions: [
+        { id, version: converted.version },
+        ...object.jsonPaths.map((j) => ({ id: `${id}#${j.fileName}`, version: converted.version })),
+      ],
       warnings: converted.warnings,
     };
   }
@@ -73,6 +81,8 @@ interface Converted {
   content: Buffer;
   certificates?: Buffer;
   privateKey?: Buffer;
+  /** The jsonPaths files, when the object has any. */
+  extracts?: ObjectFile[];
   /** Already prefixed with the object (and version) they are about. */
   warnings: string[];
 }
@@ -97,6 +107,11 @@ async function fetchAndConvert(
     case 'secret': {
       const secret = await reader.getSecret(object.name, version, signal);
       return convert(subject, () => {
+        if (object.jsonPaths.length > 0) {
+          if (secret.certificateKeyId) throw new ContentError('it backs a certificate, so its value is not JSON and jsonPaths cannot be applied');
+          const content = decodeSecretValue(secret.value, object.encoding);
+          return { version: secret.version, content, extracts: extractFields(object, content), warnings: [] };
+        }
         if (!secret.certificateKeyId) {
           return { version: secret.version, content: decodeSecretValue(secret.value, object.encoding), warnings: [] };
         }
@@ -124,6 +139,22 @@ async function fetchAndConvert(
       }));
     }
   }
+}
+
+/** The jsonPaths files of a secret's (decoded) value. Messages name the path, never what the secret holds. */
+function extractFields(object: ObjectSpec, content: Buffer): ObjectFile[] {
+  let document: JSONValue;
+  try {
+    document = JSON.parse(content.toString('utf8')) as JSONValue;
+  } catch {
+    // V8's message quotes the text it could not parse: the secret itself.
+    throw new ContentError('its value is not JSON, so jsonPaths cannot be applied: store the secret as a JSON document');
+  }
+  return object.jsonPaths.map((j, i) => {
+    const result = extractJsonPath(document, j.path);
+    if ('problem' in result) throw new ContentError(`jsonPaths[${i}] path ${JSON.stringify(j.path.slice(0, 100))} ${result.problem}`);
+    return { path: j.fileName, contents: Buffer.from(result.text), ...(j.filePermission !== undefined ? { mode: j.filePermission } : {}) };
+  });
 }
 
 /** Runs a pure conversion, turning its ContentError into a mount error that names the object (and version). */

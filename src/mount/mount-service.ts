@@ -133,7 +133,7 @@ export class MountService {
         }
         if (separate) separateFiles.add(file.path);
         files.delete(file.path);
-        files.set(file.path, { path: file.path, mode: object.filePermission ?? defaultMode, contents: file.contents });
+        files.set(file.path, { path: file.path, mode: file.mode ?? object.filePermission ?? defaultMode, contents: file.contents });
       }
       objectVersions.push(...result.versions);
     });

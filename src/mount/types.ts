@@ -23,6 +23,19 @@ export interface ObjectSpec {
   optional: boolean;
   /** The object's own `keyvaultName`; '' = the SecretProviderClass's vault. */
   vaultName: string;
+  /** `jsonPaths`: fields of a JSON secret written as files of their own (empty = none). */
+  jsonPaths: JsonPathSpec[];
+  /** False (`writeObject: "false"`) when only the jsonPaths files are wanted, not the whole secret. */
+  writeObject: boolean;
+}
+
+export interface JsonPathSpec {
+  /** A JMESPath expression, already checked to compile (json-paths.ts). */
+  path: string;
+  /** Relative path of its file in the volume (its objectAlias). */
+  fileName: string;
+  /** Its own filePermission; undefined = the object's. */
+  filePermission: number | undefined;
 }
 
 /** A user-assigned managed identity chosen by client id or by ARM resource id. */

@@ -16,6 +16,10 @@ const OTHER = 'opt-in-other-kv';
 /** A vault the node's identity may not read. */
 const LOCKED = 'opt-in-locked-kv';
 
+/** A value that must never appear in a message or a log line. */
+const CANARY = 'canary-7f3e9b2a-secret';
+const DB_JSON = { username: 'app', credentials: { password: CANARY, port: 5432, tls: true }, hosts: ['a', 'b'], 'dashed-key': 'd' };
+
 let azure: AzureStandIns;
 let provider: ProviderProcess;
 
@@ -61,6 +65,8 @@ beforeAll(async () => {
   kv.setSecret(OTHER, 'db', 'other-vault-db');
   kv.setSecret(OTHER, 'only-there', 'only-there-value');
   kv.setSecret(LOCKED, 'hidden', 'hidden-value');
+  kv.setSecret(VAULT, 'db-json', JSON.stringify(DB_JSON));
+  kv.setSecret(VAULT, 'not-json', `${CANARY} is not json`);
   provider = await startProvider({ env: azure.providerEnv(), args: ['-v=2', '--metrics-backend=prometheus'] });
 });
 
@@ -195,6 +201,89 @@ describe('keyvaultName per object', () => {
     expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
     expect(err.details).toMatch(message);
     expect(err.details).toContain('objects.array[1]');
+    expect(azure.keyVault.requests.length).toBe(before);
+  });
+});
+
+describe('jsonPaths', () => {
+  const db = (extra: string): string => `objectName: db-json\nobjectType: secret\n${extra}`;
+
+  it('writes each field as its own file with its own mode, beside the whole secret; versions are the secret\'s', async () => {
+    const result = await mount([
+      db(
+        [
+          'jsonPaths:',
+          '  - path: username',
+          '    objectAlias: db-user',
+          '  - path: credentials.password',
+          '    objectAlias: db/pass',
+          '    filePermission: "0400"',
+          '  - path: credentials.port',
+          '    objectAlias: db-port',
+          '  - path: \'"dashed-key"\'',
+          '    objectAlias: dashed',
+          '  - path: hosts[1]',
+          '    objectAlias: second-host',
+        ].join('\n'),
+      ),
+    ]);
+    expect(fileNames(result)).toEqual(['dashed', 'db-json', 'db-port', 'db-user', 'db/pass', 'second-host']);
+    expect(text(result, 'db-user')).toBe('app');
+    expect(text(result, 'db/pass')).toBe(CANARY);
+    expect(text(result, 'db-port')).toBe('5432');
+    expect(text(result, 'dashed')).toBe('d');
+    expect(text(result, 'second-host')).toBe('b');
+    expect(JSON.parse(text(result, 'db-json'))).toEqual(DB_JSON);
+    expect(result.files.find((f) => f.path === 'db/pass')!.mode).toBe(0o400);
+    expect(result.files.find((f) => f.path === 'db-user')!.mode).toBe(0o644);
+    const version = azure.keyVault.versions(VAULT, 'secret', 'db-json').at(-1);
+    expect(result.objectVersion).toEqual([
+      { id: 'secret/db-json', version },
+      ...['db-user', 'db/pass', 'db-port', 'dashed', 'second-host'].map((alias) => ({ id: `secret/db-json#${alias}`, version })),
+    ]);
+  });
+
+  it('writeObject: "false" writes only the fields; a new version of the secret changes every version', async () => {
+    const entry = db('writeObject: "false"\njsonPaths:\n  - path: username\n    objectAlias: db-user');
+    const first = await mount([entry]);
+    expect(fileNames(first)).toEqual(['db-user']);
+    const next = azure.keyVault.setSecret(VAULT, 'db-json', JSON.stringify({ ...DB_JSON, username: 'app2' }));
+    const second = await mount([entry]);
+    expect(text(second, 'db-user')).toBe('app2');
+    expect(second.objectVersion).toEqual([
+      { id: 'secret/db-json', version: next },
+      { id: 'secret/db-json#db-user', version: next },
+    ]);
+    expect(first.objectVersion[1]!.version).not.toBe(next);
+  });
+
+  it.each([
+    ['a path that matches nothing', db('jsonPaths:\n  - path: credentials.missing\n    objectAlias: x'), /jsonPaths\[0\] path "credentials.missing" matches nothing in the secret/],
+    ['a path that selects an object', db('jsonPaths:\n  - path: credentials\n    objectAlias: x'), /jsonPaths\[0\] path "credentials" selects an object, not a single value/],
+    ['a path that selects a list', db('jsonPaths:\n  - path: hosts\n    objectAlias: x'), /selects a list, not a single value/],
+    ['a secret that is not JSON', 'objectName: not-json\nobjectType: secret\njsonPaths:\n  - path: a\n    objectAlias: x', /secret "not-json"\): its value is not JSON, so jsonPaths cannot be applied/],
+  ])('%s fails the mount naming the object and the path, never the value', async (_what, entry, message) => {
+    const err = await rejectionOf(mount(['objectName: present\nobjectType: secret', entry]));
+    expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
+    expect(err.details).toMatch(message);
+    expect(err.details).not.toContain(CANARY);
+    expect(provider.logs()).not.toContain(CANARY);
+  });
+
+  it.each([
+    ['a path that does not parse', 'jsonPaths:\n  - path: "a.["\n    objectAlias: x', /jsonPaths\[0\]: path "a.\[" is not a JMESPath expression/],
+    ['a function outside the specification', 'jsonPaths:\n  - path: pad_left(username, `100000000`)\n    objectAlias: x', /calls "pad_left", which is not a function of JMESPath's specification/],
+    ['no objectAlias', 'jsonPaths:\n  - path: username', /jsonPaths\[0\]: objectAlias is required/],
+    ['an unknown entry field', 'jsonPaths:\n  - path: username\n    objectAlias: x\n    alias: y', /"alias" is not a field of a jsonPaths entry/],
+    ['AWS\'s spelling', 'jmesPath:\n  - path: username\n    objectAlias: x', /"jmesPath" is not a field: the field is spelt jsonPaths/],
+    ['writeObject false alone', 'writeObject: "false"', /writeObject "false" without jsonPaths would write nothing/],
+    ['writeObject not a boolean', 'writeObject: "no"\njsonPaths:\n  - path: username\n    objectAlias: x', /writeObject "no" is not a boolean/],
+  ])('%s fails before any request to Key Vault, naming the field', async (_what, extra, message) => {
+    const before = azure.keyVault.requests.length;
+    const err = await rejectionOf(mount([db(extra)]));
+    expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
+    expect(err.details).toMatch(message);
+    expect(err.details).toContain('objects.array[0]');
     expect(azure.keyVault.requests.length).toBe(before);
   });
 });

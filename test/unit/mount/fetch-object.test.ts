@@ -120,6 +120,8 @@ function spec(overrides: Partial<ObjectSpec> & Pick<ObjectSpec, 'name' | 'type'>
     filePermission: undefined,
     optional: false,
     vaultName: '',
+    jsonPaths: [],
+    writeObject: true,
     ...overrides,
   };
 }

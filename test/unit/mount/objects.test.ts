@@ -42,6 +42,8 @@ describe('parseObjects', () => {
       filePermission: undefined,
       optional: false,
       vaultName: '',
+      jsonPaths: [],
+      writeObject: true,
     });
     expect(full).toEqual({
       index: 1,
@@ -55,6 +57,8 @@ describe('parseObjects', () => {
       filePermission: 0o600,
       optional: false,
       vaultName: '',
+      jsonPaths: [],
+      writeObject: true,
     });
   });
 

@@ -40,6 +40,8 @@ describe('YAML nulls mean "not set", as yaml.v3 reads them into string fields', 
       filePermission: undefined,
       optional: false,
       vaultName: '',
+      jsonPaths: [],
+      writeObject: true,
     });
   });
 
