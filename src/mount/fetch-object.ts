@@ -6,8 +6,8 @@ import { publicKeyPemFromJwk } from '../content/jwk';
 import type { JSONValue } from '@jmespath-community/jmespath';
 import { mapBounded } from './concurrency';
 import { extractJsonPath } from './json-paths';
-import { describeObject, objectId } from './objects';
-import type { VaultReader } from './ports';
+import { ATTRIBUTES_FILE_SUFFIX, describeObject, objectId, TAGS_FILE_SUFFIX } from './objects';
+import type { ObjectMetadata, VaultReader } from './ports';
 import type { ObjectSpec } from './types';
 import { selectVersionHistory } from './version-history';
 
@@ -53,7 +53,11 @@ export async function fetchObject(
   if (object.versionHistory <= 1) {
     const converted = await fetchAndConvert(reader, object, object.version, options, signal, describeObject(object));
     return {
-      files: [...(object.writeObject ? filesOf(object.fileName, converted) : []), ...(converted.extracts ?? [])],
+      files: [
+        ...(object.writeObject ? filesOf(object.fileName, converted) : []),
+        ...(converted.extracts ?? []),
+        ...metadataFiles(object, converted.metadata),
+      ],
       // An extracted field's version is its secret's: it changes exactly when the secret gets a new version.
       versions: [
         { id, version: converted.version },
@@ -81,6 +85,7 @@ interface Converted {
   content: Buffer;
   certificates?: Buffer;
   privateKey?: Buffer;
+  metadata?: ObjectMetadata;
   /** The jsonPaths files, when the object has any. */
   extracts?: ObjectFile[];
   /** Already prefixed with the object (and version) they are about. */
@@ -106,7 +111,7 @@ async function fetchAndConvert(
   switch (object.type) {
     case 'secret': {
       const secret = await reader.getSecret(object.name, version, signal);
-      return convert(subject, () => {
+      return withMetadata(secret.metadata, convert(subject, () => {
         if (object.jsonPaths.length > 0) {
           if (secret.certificateKeyId) throw new ContentError('it backs a certificate, so its value is not JSON and jsonPaths cannot be applied');
           const content = decodeSecretValue(secret.value, object.encoding);
@@ -120,25 +125,54 @@ async function fetchAndConvert(
           { format: object.format, encoding: object.encoding, ...options },
         );
         return { ...result, version: secret.version, warnings: result.warnings.map((w) => `${subject}: ${w}`) };
-      });
+      }));
     }
     case 'key': {
       const key = await reader.getKey(object.name, version, signal);
-      return convert(subject, () => ({
+      return withMetadata(key.metadata, convert(subject, () => ({
         version: key.version,
         content: Buffer.from(publicKeyPemFromJwk(key.jwk)),
         warnings: [],
-      }));
+      })));
     }
     case 'cert': {
       const cert = await reader.getCertificate(object.name, version, signal);
-      return convert(subject, () => ({
+      return withMetadata(cert.metadata, convert(subject, () => ({
         version: cert.version,
         content: Buffer.from(certificatePemFromDer(cert.cer)),
         warnings: [],
-      }));
+      })));
     }
   }
+}
+
+function withMetadata(metadata: ObjectMetadata | undefined, converted: Converted): Converted {
+  return metadata ? { ...converted, metadata } : converted;
+}
+
+/**
+ * writeTags and writeAttributes files: JSON with sorted keys, so the bytes change only when a tag or attribute does.
+ * Tag values are the user's data like the secret itself: written to the file, never to a log or message.
+ */
+function metadataFiles(object: ObjectSpec, metadata: ObjectMetadata | undefined): ObjectFile[] {
+  const files: ObjectFile[] = [];
+  if (object.writeTags) {
+    const tags = metadata?.tags ?? {};
+    const sorted = Object.fromEntries(Object.keys(tags).sort().map((k) => [k, tags[k]]));
+    files.push({ path: `${object.fileName}${TAGS_FILE_SUFFIX}`, contents: Buffer.from(`${JSON.stringify(sorted)}\n`) });
+  }
+  if (object.writeAttributes) {
+    const time = (d: Date | undefined): string | null => (d ? d.toISOString() : null);
+    const attributes = {
+      enabled: metadata?.enabled ?? true,
+      created: time(metadata?.createdOn),
+      updated: time(metadata?.updatedOn),
+      expires: time(metadata?.expiresOn),
+      notBefore: time(metadata?.notBefore),
+    };
+    files.push({ path: `${object.fileName}${ATTRIBUTES_FILE_SUFFIX}`, contents: Buffer.from(`${JSON.stringify(attributes)}\n`) });
+  }
+  return files;
 }
 
 /** The jsonPaths files of a secret's (decoded) value. Messages name the path, never what the secret holds. */

@@ -22,7 +22,11 @@ const KNOWN_FIELDS = new Set([
   'keyvaultName',
   'jsonPaths',
   'writeObject',
+  'writeTags',
+  'writeAttributes',
 ]);
+export const TAGS_FILE_SUFFIX = '.tags.json';
+export const ATTRIBUTES_FILE_SUFFIX = '.attributes.json';
 const JSON_PATH_FIELDS = new Set(['path', 'objectAlias', 'filePermission']);
 /** Extractions one object may have: far more than a JSON secret has fields worth a file. */
 export const MAX_JSON_PATHS = 100;
@@ -31,7 +35,7 @@ export const MAX_JSON_PATHS = 100;
  * field only warns (manifests mount today with it); a misspelt new field ("keyVaultName", "Optional") would silently
  * read the wrong vault or fail on a deleted secret, and no manifest depends on it yet, so it fails.
  */
-const OPT_IN_FIELDS = ['optional', 'keyvaultName', 'jsonPaths', 'writeObject'];
+const OPT_IN_FIELDS = ['optional', 'keyvaultName', 'jsonPaths', 'writeObject', 'writeTags', 'writeAttributes'];
 const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 /** Key Vault object names: 1-127 letters, digits and dashes. */
@@ -176,7 +180,12 @@ export function objectId(object: Pick<ObjectSpec, 'type' | 'name' | 'vaultName'>
 /** The files an object will produce, known before any fetch (separate .crt/.key files are added after it). */
 export function filesOf(object: ObjectSpec): string[] {
   if (object.versionHistory <= 1) {
-    return [...(object.writeObject ? [object.fileName] : []), ...object.jsonPaths.map((j) => j.fileName)];
+    return [
+      ...(object.writeObject ? [object.fileName] : []),
+      ...object.jsonPaths.map((j) => j.fileName),
+      ...(object.writeTags ? [`${object.fileName}${TAGS_FILE_SUFFIX}`] : []),
+      ...(object.writeAttributes ? [`${object.fileName}${ATTRIBUTES_FILE_SUFFIX}`] : []),
+    ];
   }
   return Array.from({ length: object.versionHistory }, (_, i) => `${object.fileName}/${i}`);
 }
@@ -275,6 +284,11 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     if (versionHistory > 1) throw invalidArgument(`${here}: jsonPaths cannot be combined with objectVersionHistory: use one of them per entry`);
     if (format === 'pfx') throw invalidArgument(`${here}: jsonPaths cannot be combined with objectFormat pfx: a PFX is not JSON`);
   }
+  const writeTags = parseBoolField(field('writeTags'), 'writeTags', here);
+  const writeAttributes = parseBoolField(field('writeAttributes'), 'writeAttributes', here);
+  if ((writeTags || writeAttributes) && versionHistory > 1) {
+    throw invalidArgument(`${here}: ${writeTags ? 'writeTags' : 'writeAttributes'} cannot be combined with objectVersionHistory: use one of them per entry`);
+  }
   if (!writeObject && jsonPaths.length === 0) {
     throw invalidArgument(`${here}: writeObject "false" without jsonPaths would write nothing: add jsonPaths or remove writeObject`);
   }
@@ -293,6 +307,8 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     vaultName,
     jsonPaths,
     writeObject,
+    writeTags,
+    writeAttributes,
   };
 }
 

@@ -27,6 +27,10 @@ export interface ObjectSpec {
   jsonPaths: JsonPathSpec[];
   /** False (`writeObject: "false"`) when only the jsonPaths files are wanted, not the whole secret. */
   writeObject: boolean;
+  /** `writeTags: "true"`: the version's tags as JSON in `<fileName>.tags.json`. */
+  writeTags: boolean;
+  /** `writeAttributes: "true"`: enabled, created, updated, expires and notBefore as JSON in `<fileName>.attributes.json`. */
+  writeAttributes: boolean;
 }
 
 export interface JsonPathSpec {

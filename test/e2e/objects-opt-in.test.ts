@@ -20,6 +20,8 @@ const LOCKED = 'opt-in-locked-kv';
 const CANARY = 'canary-7f3e9b2a-secret';
 const DB_JSON = { username: 'app', credentials: { password: CANARY, port: 5432, tls: true }, hosts: ['a', 'b'], 'dashed-key': 'd' };
 
+const TAG_CANARY = 'tag-canary-0d9c8b7a';
+
 let azure: AzureStandIns;
 let provider: ProviderProcess;
 
@@ -67,6 +69,12 @@ beforeAll(async () => {
   kv.setSecret(LOCKED, 'hidden', 'hidden-value');
   kv.setSecret(VAULT, 'db-json', JSON.stringify(DB_JSON));
   kv.setSecret(VAULT, 'not-json', `${CANARY} is not json`);
+  kv.setSecret(VAULT, 'tagged', 'tagged-value', {
+    tags: { team: 'payments', owner: TAG_CANARY },
+    created: 1_700_000_000,
+    expires: 1_900_000_000,
+    notBefore: 1_600_000_000,
+  });
   provider = await startProvider({ env: azure.providerEnv(), args: ['-v=2', '--metrics-backend=prometheus'] });
 });
 
@@ -284,6 +292,43 @@ describe('jsonPaths', () => {
     expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
     expect(err.details).toMatch(message);
     expect(err.details).toContain('objects.array[0]');
+    expect(azure.keyVault.requests.length).toBe(before);
+  });
+});
+
+describe('writeTags and writeAttributes', () => {
+  it('writes the tags (sorted keys) and the attributes as JSON beside the value; no tag value is logged', async () => {
+    const result = await mount(['objectName: tagged\nobjectType: secret\nwriteTags: "true"\nwriteAttributes: "true"']);
+    expect(fileNames(result)).toEqual(['tagged', 'tagged.attributes.json', 'tagged.tags.json']);
+    expect(text(result, 'tagged')).toBe('tagged-value');
+    expect(text(result, 'tagged.tags.json')).toBe(`{"owner":"${TAG_CANARY}","team":"payments"}\n`);
+    expect(JSON.parse(text(result, 'tagged.attributes.json'))).toEqual({
+      enabled: true,
+      created: new Date(1_700_000_000_000).toISOString(),
+      updated: new Date(1_700_000_000_000).toISOString(),
+      expires: new Date(1_900_000_000_000).toISOString(),
+      notBefore: new Date(1_600_000_000_000).toISOString(),
+    });
+    // One version entry for the object: the metadata files belong to it.
+    expect(result.objectVersion).toEqual([{ id: 'secret/tagged', version: azure.keyVault.versions(VAULT, 'secret', 'tagged').at(-1) }]);
+    expect(provider.logs()).not.toContain(TAG_CANARY);
+  });
+
+  it('an object without tags gets an empty JSON object; writeTags alone writes no attributes file', async () => {
+    const result = await mount(['objectName: present\nobjectType: secret\nwriteTags: "true"']);
+    expect(fileNames(result)).toEqual(['present', 'present.tags.json']);
+    expect(text(result, 'present.tags.json')).toBe('{}\n');
+  });
+
+  it.each([
+    ['writeTags: "on"', /writeTags "on" is not a boolean/],
+    ['WriteTags: "true"', /"WriteTags" is not a field: the field is spelt writeTags/],
+    ['writeAttributes: "true"\nobjectVersionHistory: 2', /writeAttributes cannot be combined with objectVersionHistory/],
+  ])('%s fails before any request to Key Vault, naming the field', async (line, message) => {
+    const before = azure.keyVault.requests.length;
+    const err = await rejectionOf(mount([`objectName: tagged\nobjectType: secret\n${line}`]));
+    expect(err.code).toBe(grpcStatus.INVALID_ARGUMENT);
+    expect(err.details).toMatch(message);
     expect(azure.keyVault.requests.length).toBe(before);
   });
 });

@@ -122,6 +122,8 @@ function spec(overrides: Partial<ObjectSpec> & Pick<ObjectSpec, 'name' | 'type'>
     vaultName: '',
     jsonPaths: [],
     writeObject: true,
+    writeTags: false,
+    writeAttributes: false,
     ...overrides,
   };
 }

@@ -44,6 +44,8 @@ describe('parseObjects', () => {
       vaultName: '',
       jsonPaths: [],
       writeObject: true,
+      writeTags: false,
+      writeAttributes: false,
     });
     expect(full).toEqual({
       index: 1,
@@ -59,6 +61,8 @@ describe('parseObjects', () => {
       vaultName: '',
       jsonPaths: [],
       writeObject: true,
+      writeTags: false,
+      writeAttributes: false,
     });
   });
 

@@ -42,6 +42,8 @@ describe('YAML nulls mean "not set", as yaml.v3 reads them into string fields', 
       vaultName: '',
       jsonPaths: [],
       writeObject: true,
+      writeTags: false,
+      writeAttributes: false,
     });
   });
 
