@@ -332,3 +332,30 @@ describe('writeTags and writeAttributes', () => {
     expect(azure.keyVault.requests.length).toBe(before);
   });
 });
+
+describe('Key Vault requests per mount of each kind (warm clients: the challenge and token are already held)', () => {
+  /** Requests to Key Vault one mount makes, as `<status> <vault> <path>`. */
+  async function requestsOf(entries: string[]): Promise<string[]> {
+    await mount(entries).catch(() => undefined); // warms every client this mount uses
+    azure.keyVault.clearRequests();
+    await mount(entries).catch(() => undefined);
+    return azure.keyVault.requests.map((r) => `${r.status} ${r.vault} ${r.path}`);
+  }
+
+  it('optional, missing: one GET answered 404', async () => {
+    expect(await requestsOf(['objectName: never-created\nobjectType: secret\noptional: "true"'])).toEqual([`404 ${VAULT} /secrets/never-created/`]);
+  });
+
+  it('keyvaultName: one GET to the object\'s own vault', async () => {
+    expect(await requestsOf([`objectName: only-there\nobjectType: secret\nkeyvaultName: ${OTHER}`])).toEqual([`200 ${OTHER} /secrets/only-there/`]);
+  });
+
+  it('jsonPaths with two fields, writeTags and writeAttributes: one GET of the secret', async () => {
+    expect(
+      await requestsOf([
+        'objectName: db-json\nobjectType: secret\njsonPaths:\n  - path: username\n    objectAlias: u\n  - path: credentials.port\n    objectAlias: p',
+        'objectName: tagged\nobjectType: secret\nwriteTags: "true"\nwriteAttributes: "true"',
+      ]).then((r) => r.sort()),
+    ).toEqual([`200 ${VAULT} /secrets/db-json/`, `200 ${VAULT} /secrets/tagged/`]);
+  });
+});
