@@ -15,6 +15,7 @@ const VAULT = 'opt-in-kv';
 const OTHER = 'opt-in-other-kv';
 /** A vault the node's identity may not read. */
 const LOCKED = 'opt-in-locked-kv';
+const FOREIGN = 'opt-in-foreign-kv';
 
 /** A value that must never appear in a message or a log line. */
 const CANARY = 'canary-7f3e9b2a-secret';
@@ -62,6 +63,9 @@ beforeAll(async () => {
   kv.addVault(VAULT, { allow: [SYSTEM] });
   kv.addVault(OTHER, { allow: [SYSTEM] });
   kv.addVault(LOCKED, { allow: [], accessModel: 'rbac' });
+  // A vault of another tenant: it answers the node's tokens 401 (AKV10032 invalid issuer), every time.
+  kv.addVault(FOREIGN, { allow: [SYSTEM], tenantId: '3c2b1a09-8f7e-4d6c-9b5a-4f3e2d1c0b9a' });
+  kv.setSecret(FOREIGN, 'elsewhere', 'elsewhere-value');
   kv.setSecret(VAULT, 'present', 'present-value');
   kv.setSecret(VAULT, 'db', 'main-vault-db');
   kv.setSecret(OTHER, 'db', 'other-vault-db');
@@ -132,6 +136,14 @@ describe('optional: "true"', () => {
     );
     expect(err.code).toBe(grpcStatus.PERMISSION_DENIED);
     expect(err.details).toContain(`Key Vault "${LOCKED}"`);
+  });
+
+  it('a 401 is never skipped: Key Vault refused the token, it did not say the object is gone', async () => {
+    const err = await rejectionOf(
+      mount(['objectName: present\nobjectType: secret', `objectName: elsewhere\nobjectType: secret\nkeyvaultName: ${FOREIGN}\noptional: "true"`]),
+    );
+    expect(err.code).toBe(grpcStatus.UNAUTHENTICATED);
+    expect(err.details).toContain(`Key Vault "${FOREIGN}"`);
   });
 
   it('a 5xx is never skipped: Key Vault failing says nothing about whether the object exists', async () => {
