@@ -1,7 +1,7 @@
 /**
  * The opt-in object fields through the real driver, both generations: optional objects (left out on 404, and a file
  * the driver wrote earlier removed from the volume once its secret is deleted and the volume is mounted again), an
- * object from a second vault, and fields of a JSON secret as files with their own modes — each checked on the tmpfs
+ * object from a second vault, fields of a JSON secret as files with their own modes, and a secret's tags as JSON — each checked on the tmpfs
  * as the driver wrote it and in the SecretProviderClassPodStatus it recorded.
  */
 import { registerProviderCleanup } from '../support/provider-process';
@@ -39,6 +39,7 @@ beforeAll(async () => {
   kv.addVault(OTHER, { allow: [SYSTEM] });
   kv.setSecret(VAULT, 'db', JSON.stringify({ username: 'app', credentials: { password: 'pw-1' } }));
   kv.setSecret(OTHER, 'shared-config', 'from-the-other-vault');
+  kv.setSecret(VAULT, 'tagged', 'tagged-value', { tags: { team: 'payments', owner: 'ops' } });
   for (const version of DRIVER_VERSIONS) {
     kv.setSecret(VAULT, `feature-flag-${short(version)}`, 'on');
     await stack.secretProviderClass(NAMESPACE, `opt-in-${short(version)}`, {
@@ -50,6 +51,7 @@ beforeAll(async () => {
         `objectName: shared-config\nobjectType: secret\nkeyvaultName: ${OTHER}`,
         `objectName: feature-flag-${short(version)}\nobjectType: secret\nobjectAlias: feature-flag\noptional: "true"`,
         'objectName: never-created\nobjectType: secret\noptional: "true"',
+        'objectName: tagged\nobjectType: secret\nwriteTags: "true"',
       ]),
     });
   }
@@ -77,7 +79,8 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
 
   it('writes the JSON fields with their modes, the other vault\'s object, the optional object that exists', async () => {
     const files = await stack.readVolume(version, NAMESPACE, pod);
-    expect([...files.keys()].sort()).toEqual(['db/pass', 'db/user', 'feature-flag', 'shared-config']);
+    expect([...files.keys()].sort()).toEqual(['db/pass', 'db/user', 'feature-flag', 'shared-config', 'tagged', 'tagged.tags.json']);
+    expect(files.get('tagged.tags.json')!.contents.toString()).toBe('{"owner":"ops","team":"payments"}\n');
     expect(files.get('db/user')!.contents.toString()).toBe('app');
     expect(files.get('db/pass')!.contents.toString()).toBe('pw-1');
     expect(files.get('db/pass')!.mode).toBe(0o400);
@@ -98,6 +101,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
         { id: `secret/${OTHER}/shared-config`, version: kv.versions(OTHER, 'secret', 'shared-config').at(-1) },
         { id: `secret/feature-flag-${short(version)}`, version: kv.versions(VAULT, 'secret', `feature-flag-${short(version)}`).at(-1) },
         { id: 'secret/never-created', version: 'not-found' },
+        { id: 'secret/tagged', version: kv.versions(VAULT, 'secret', 'tagged').at(-1) },
       ].sort(byId),
     );
   });
@@ -115,7 +119,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
       await eventually("the rotation reconciler's remount", gone);
     }
     const files = await stack.readVolume(version, NAMESPACE, pod);
-    expect([...files.keys()].sort()).toEqual(['db/pass', 'db/user', 'shared-config']);
+    expect([...files.keys()].sort()).toEqual(['db/pass', 'db/user', 'shared-config', 'tagged', 'tagged.tags.json']);
     const recorded = await eventually('the pod status update', async () => {
       const objects = await statusObjects();
       return objects.some((o) => o.id === `secret/feature-flag-${short(version)}` && o.version === 'not-found') ? objects : undefined;
