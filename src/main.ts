@@ -107,6 +107,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       hooks: kube.hooks,
     },
     logger,
+    metrics,
   );
 
   logger.info(
