@@ -11,7 +11,7 @@ import { ProviderError } from '../errors';
 import type { MountHooks } from '../mount/hooks';
 import type { MountSpec } from '../mount/types';
 import type { Logger } from '../observability/logger';
-import { BoundedMap } from './bounded-map';
+import { BoundedCache } from '../util/bounded-cache';
 import { KubeApiError, type KubeApi } from './client';
 
 export type NodeIdentityPolicySetting = 'allow' | 'deny';
@@ -51,12 +51,12 @@ export function parseNamespaceLabel(text: string): NamespaceLabel {
 }
 
 export class NodeIdentityPolicy implements Pick<MountHooks, 'admit'> {
-  private readonly namespaces = new BoundedMap<string, { labels: Record<string, string>; readAt: number }>(MAX_NAMESPACES);
-  private readonly loggedClasses = new BoundedMap<string, true>(MAX_LOGGED_CLASSES);
-  private readonly now: () => number;
+  /** Namespace labels as last read, for NAMESPACE_TTL_MS. */
+  private readonly namespaces: BoundedCache<string, Record<string, string>>;
+  private readonly loggedClasses = new BoundedCache<string, true>(MAX_LOGGED_CLASSES);
 
   constructor(private readonly options: NodeIdentityPolicyOptions) {
-    this.now = options.now ?? Date.now;
+    this.namespaces = new BoundedCache(MAX_NAMESPACES, NAMESPACE_TTL_MS, options.now ?? Date.now);
   }
 
   async admit(spec: MountSpec): Promise<void> {
@@ -86,7 +86,7 @@ export class NodeIdentityPolicy implements Pick<MountHooks, 'admit'> {
 
   private logOnce(spec: MountSpec, parameter: string): void {
     const key = `${spec.pod.namespace}/${spec.secretProviderClass}`;
-    if (this.loggedClasses.has(key)) return;
+    if (this.loggedClasses.get(key)) return;
     this.loggedClasses.set(key, true);
     const identity =
       spec.identity.mode === 'vmManagedIdentity'
@@ -103,13 +103,13 @@ export class NodeIdentityPolicy implements Pick<MountHooks, 'admit'> {
 
   private async namespaceLabels(namespace: string, parameter: string): Promise<Record<string, string>> {
     const cached = this.namespaces.get(namespace);
-    if (cached && this.now() - cached.readAt < NAMESPACE_TTL_MS) return cached.labels;
+    if (cached) return cached;
     try {
       const api = this.options.api;
       if (!api) throw new KubeApiError('other', 0, 'no Kubernetes API client is configured');
       const object = await api.call<{ metadata?: { labels?: Record<string, string> } }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
       const labels = object.metadata?.labels ?? {};
-      this.namespaces.set(namespace, { labels, readAt: this.now() });
+      this.namespaces.set(namespace, labels);
       return labels;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

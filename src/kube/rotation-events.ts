@@ -18,7 +18,7 @@ import { POD_NAME, POD_NAMESPACE, POD_UID, SECRET_PROVIDER_CLASS } from '../moun
 import type { MountSpec } from '../mount/types';
 import type { Logger } from '../observability/logger';
 import { KubeApiError, type KubeApi } from './client';
-import { BoundedMap } from './bounded-map';
+import { BoundedCache } from '../util/bounded-cache';
 
 export const ROTATION_FAILURE_REASON = 'SecretRotationFailed';
 export const EVENT_COMPONENT = 'csi-secrets-store-provider-azure';
@@ -69,10 +69,10 @@ export interface RotationEventsOptions {
 }
 
 export class RotationFailureEvents implements Pick<MountHooks, 'succeeded' | 'failed'> {
-  private readonly mountedPods = new BoundedMap<string, true>(MAX_PODS);
-  private readonly recorded = new BoundedMap<string, RecordedEvent>(MAX_EVENTS);
-  private readonly buckets = new BoundedMap<string, Bucket>(MAX_PODS);
-  private readonly similar = new BoundedMap<string, Similar>(MAX_PODS);
+  private readonly mountedPods = new BoundedCache<string, true>(MAX_PODS);
+  private readonly recorded = new BoundedCache<string, RecordedEvent>(MAX_EVENTS);
+  private readonly buckets = new BoundedCache<string, Bucket>(MAX_PODS);
+  private readonly similar = new BoundedCache<string, Similar>(MAX_PODS);
   private readonly queue: PendingEvent[] = [];
   private sending: Promise<void> | undefined;
   private failing: string | undefined;
@@ -99,7 +99,7 @@ export class RotationFailureEvents implements Pick<MountHooks, 'succeeded' | 'fa
 
   failed(attributes: Record<string, string>, _spec: MountSpec | undefined, error: ProviderError): void {
     const uid = (attributes[POD_UID] ?? '').trim();
-    if (!uid || !this.mountedPods.has(uid)) return;
+    if (!uid || !this.mountedPods.get(uid)) return;
     this.failures.inc({ grpc_code: error.status });
     const name = (attributes[POD_NAME] ?? '').trim();
     const namespace = (attributes[POD_NAMESPACE] ?? '').trim();

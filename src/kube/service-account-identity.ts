@@ -10,7 +10,7 @@ import { invalidArgument, ProviderError } from '../errors';
 import type { MountHooks } from '../mount/hooks';
 import { parseBoolParameter, POD_NAMESPACE, SERVICE_ACCOUNT_NAME, SERVICE_ACCOUNT_TOKENS } from '../mount/parameters';
 import type { Logger } from '../observability/logger';
-import { BoundedMap } from './bounded-map';
+import { BoundedCache } from '../util/bounded-cache';
 import { KubeApiError, type KubeApi } from './client';
 
 export const CLIENT_ID_ANNOTATION = 'azure.workload.identity/client-id';
@@ -29,11 +29,11 @@ export interface ServiceAccountIdentityOptions {
 }
 
 export class ServiceAccountIdentity implements Pick<MountHooks, 'prepare'> {
-  private readonly cache = new BoundedMap<string, { annotations: Record<string, string>; readAt: number }>(MAX_SERVICE_ACCOUNTS);
-  private readonly now: () => number;
+  /** Annotations by namespace/name as last read (none for an account that does not exist), for CACHE_TTL_MS. */
+  private readonly cache: BoundedCache<string, Record<string, string>>;
 
   constructor(private readonly options: ServiceAccountIdentityOptions) {
-    this.now = options.now ?? Date.now;
+    this.cache = new BoundedCache(MAX_SERVICE_ACCOUNTS, CACHE_TTL_MS, options.now ?? Date.now);
   }
 
   async prepare(attributes: Record<string, string>, secrets: Record<string, string>): Promise<Record<string, string>> {
@@ -78,18 +78,18 @@ export class ServiceAccountIdentity implements Pick<MountHooks, 'prepare'> {
   private async annotationsOf(namespace: string, name: string): Promise<Record<string, string>> {
     const key = `${namespace}/${name}`;
     const cached = this.cache.get(key);
-    if (cached && this.now() - cached.readAt < CACHE_TTL_MS) return cached.annotations;
+    if (cached) return cached;
     try {
       const object = await this.options.api.call<{ metadata?: { annotations?: Record<string, string> } }>(
         'GET',
         `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(name)}`,
       );
       const annotations = object.metadata?.annotations ?? {};
-      this.cache.set(key, { annotations, readAt: this.now() });
+      this.cache.set(key, annotations);
       return annotations;
     } catch (err) {
       if (err instanceof KubeApiError && err.failure === 'not_found') {
-        this.cache.set(key, { annotations: {}, readAt: this.now() });
+        this.cache.set(key, {});
         return {};
       }
       const message = err instanceof Error ? err.message : String(err);

@@ -190,14 +190,17 @@ export function filesOf(object: ObjectSpec): string[] {
   return Array.from({ length: object.versionHistory }, (_, i) => `${object.fileName}/${i}`);
 }
 
+/** A field that must be one text value (absent or null = empty), trimmed; a list or map fails naming the field. */
+function stringField(fields: Record<string, unknown>, name: string, where: string): string {
+  const value = fields[name];
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw invalidArgument(`${where}: ${name} must be a single value, not a list or map`);
+  return value.trim();
+}
+
 function parseObject(fields: Record<string, unknown>, index: number, warnings: string[]): ObjectSpec {
   const where = `objects.array[${index}]`;
-  const field = (name: string): string => {
-    const value = fields[name];
-    if (value === undefined || value === null) return '';
-    if (typeof value !== 'string') throw invalidArgument(`${where}: ${name} must be a single value, not a list or map`);
-    return value.trim();
-  };
+  const field = (name: string): string => stringField(fields, name, where);
 
   const name = field('objectName');
   if (!name) throw invalidArgument(`${where}: objectName is required`);
@@ -328,12 +331,7 @@ function parseJsonPaths(value: unknown, here: string, warnings: string[]): JsonP
         throw invalidArgument(`${where}: "${key.slice(0, 40)}" is not a field of a jsonPaths entry: use path, objectAlias and filePermission`);
       }
     }
-    const text = (name: string): string => {
-      const v = entry[name];
-      if (v === undefined || v === null) return '';
-      if (typeof v !== 'string') throw invalidArgument(`${where}: ${name} must be a single value, not a list or map`);
-      return v.trim();
-    };
+    const text = (name: string): string => stringField(entry, name, where);
     const path = text('path');
     if (!path) throw invalidArgument(`${where}: path is required: a JMESPath expression such as credentials.password`);
     const problem = checkJsonPath(path);
