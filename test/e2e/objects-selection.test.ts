@@ -20,6 +20,8 @@ const OTHER = 'selection-other-kv';
 /** Vaults the node's identity may not read (nor list), one per access model. */
 const LOCKED_RBAC = 'selection-rbac-kv';
 const LOCKED_POLICY = 'selection-policy-kv';
+/** A vault with more secrets than a selection lists (80 pages of 2 here). */
+const HUGE = 'selection-huge-kv';
 /** Values that must never appear in a message or a log line. */
 const CANARY = 'canary-51d0c2e4-secret';
 const TAG_CANARY = 'tag-canary-9a8b7c6d';
@@ -80,6 +82,8 @@ beforeAll(async () => {
   });
   for (let i = 0; i < 12; i++) kv.setSecret(VAULT, `bulk-${String(i).padStart(2, '0')}`, `bulk-value-${i}`);
   kv.setSecret(OTHER, 'app-db', 'other-vault-db');
+  kv.addVault(HUGE, { allow: [SYSTEM] });
+  for (let i = 0; i < 170; i++) kv.setSecret(HUGE, `many-${String(i).padStart(3, '0')}`, 'v');
   kv.setSecret(LOCKED_RBAC, 'app-db', 'hidden');
   kv.setSecret(LOCKED_POLICY, 'app-db', 'hidden');
   provider = await startProvider({ env: azure.providerEnv(), args: ['-v=5'] });
@@ -156,6 +160,18 @@ describe('bounds', () => {
     expect(azure.keyVault.count({ operation: 'get', path: /^\/secrets\/bulk-/ })).toBe(0);
     const raised = await mount(['objectNamePrefix: bulk-\nmaxObjects: 12']);
     expect(raised.files).toHaveLength(12);
+  });
+
+  it('a vault with more secrets than a listing reads fails the mount after the page bound, reading no secret', async () => {
+    azure.keyVault.clearRequests();
+    const err = await rejectionOf(mount(['objectNamePrefix: many-000'], HUGE));
+    expect(err.code).toBe(grpcStatus.FAILED_PRECONDITION);
+    expect(err.details).toContain(
+      `Key Vault "${HUGE}" has more secrets than a selection lists (more than 160 in 80 pages; the bound is 2000 ` +
+        'secrets or 80 pages): name the objects one by one, or keep the selected secrets in a vault of their own',
+    );
+    expect(azure.keyVault.count({ vault: HUGE, operation: 'list', status: 200 })).toBe(80);
+    expect(azure.keyVault.count({ vault: HUGE, operation: 'get' })).toBe(0);
   });
 
   it.each([
