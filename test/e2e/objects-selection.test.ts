@@ -263,6 +263,17 @@ describe('Key Vault requests per mount (warm clients: the challenge and token ar
     ]);
     process.stdout.write(`selection mount (3 selected): ${requests.length} Key Vault requests = ${pages.length} listing pages + 3 GETs\n`);
   });
+
+  it('two selections of one vault in one mount share one listing', async () => {
+    const listingPages = async (entries: string[]): Promise<number> => {
+      await mount(entries);
+      azure.keyVault.clearRequests();
+      await mount(entries);
+      return azure.keyVault.count({ vault: VAULT, operation: 'list' });
+    };
+    const one = await listingPages(['objectNamePrefix: svc-']);
+    expect(await listingPages(['objectNamePrefix: svc-', 'objectTags:\n  team: billing\nobjectAlias: billing'])).toBe(one);
+  });
 });
 
 describe('nothing secret leaks', () => {
