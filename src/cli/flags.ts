@@ -7,6 +7,7 @@
  */
 
 import { isIP } from 'node:net';
+import { parseNamespaceLabel, type NamespaceLabel } from '../kube/node-identity-policy';
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -36,6 +37,15 @@ export interface ProviderConfig {
   credentialCacheSize: number;
   /** The only directory whose files a SecretProviderClass may name in cloudEnvFileName. */
   cloudEnvFileDir: string;
+  /** Kubeconfig file for the Kubernetes API; '' = the pod's in-cluster configuration. */
+  kubeconfig: string;
+  /** Post a Warning event on the pod when a rotation (a mount after a successful one) fails. */
+  rotationFailureEvents: boolean;
+  /** Classes that select no identity take clientID/tenantID from the service account's workload identity annotations. */
+  workloadIdentityFromServiceAccount: boolean;
+  /** 'deny' refuses useVMManagedIdentity and usePodIdentity (except in namespaces with the label below). */
+  nodeIdentityPolicy: 'allow' | 'deny';
+  nodeIdentityAllowedNamespaceLabel: NamespaceLabel | undefined;
 }
 
 export type ParsedCommandLine =
@@ -76,6 +86,12 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   // Inside the provider's container this folder holds only what the chart mounts (the reference's documented place
   // for the Azure Stack Hub file), never the node's own files.
   cloudEnvFileDir: '/etc/kubernetes',
+  // Off: the provider calls no Kubernetes API unless one of these is turned on.
+  kubeconfig: '',
+  rotationFailureEvents: false,
+  workloadIdentityFromServiceAccount: false,
+  nodeIdentityPolicy: 'allow',
+  nodeIdentityAllowedNamespaceLabel: undefined,
 }) as ProviderConfig;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -103,6 +119,17 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-requests-per-vault': { type: 'int', apply: (c, v) => (c.maxRequestsPerVault = parsePositiveInt(v)) },
   'credential-cache-size': { type: 'int', apply: (c, v) => (c.credentialCacheSize = parseNonNegativeInt(v)) },
   'cloud-env-file-dir': { type: 'string', apply: (c, v) => (c.cloudEnvFileDir = parseAbsoluteDir(v)) },
+  kubeconfig: { type: 'string', apply: (c, v) => (c.kubeconfig = v) },
+  'rotation-failure-events': { type: 'bool', apply: (c, v) => (c.rotationFailureEvents = parseBool(v)) },
+  'workload-identity-from-service-account': {
+    type: 'bool',
+    apply: (c, v) => (c.workloadIdentityFromServiceAccount = parseBool(v)),
+  },
+  'node-identity-policy': { type: 'string', apply: (c, v) => (c.nodeIdentityPolicy = parseNodeIdentityPolicy(v)) },
+  'node-identity-allowed-namespace-label': {
+    type: 'string',
+    apply: (c, v) => (c.nodeIdentityAllowedNamespaceLabel = v === '' ? undefined : parseNamespaceLabel(v)),
+  },
 };
 
 /** Flags the reference accepts that we take and ignore (klog's, and its pprof switch), so old manifests still start. */
@@ -173,6 +200,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     return { kind: 'error', message: (err as Error).message };
   }
   if (wantVersion) return { kind: 'version' };
+  if (config.nodeIdentityAllowedNamespaceLabel && config.nodeIdentityPolicy !== 'deny') {
+    return {
+      kind: 'error',
+      message: '--node-identity-allowed-namespace-label has an effect only with --node-identity-policy=deny: set both, or neither',
+    };
+  }
   return { kind: 'run', config, ignoredFlags };
 }
 
@@ -193,6 +226,11 @@ export function parseEndpoint(value: string): Endpoint {
 export function parseBool(value: string): boolean {
   if (!BOOL_WORDS.has(value)) throw new Error('expected true or false');
   return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value);
+}
+
+function parseNodeIdentityPolicy(value: string): 'allow' | 'deny' {
+  if (value !== 'allow' && value !== 'deny') throw new Error('expected allow or deny');
+  return value;
 }
 
 function parseNonNegativeInt(value: string): number {

@@ -61,6 +61,7 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly cacheLookups: Counter<'cache' | 'result'>;
   private readonly tokenRejections: Counter<'identity_mode'>;
   private readonly cacheEntries: Gauge<'cache'>;
+  private readonly optionalSkipped: Counter<'object_type'>;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const osType = options.osType ?? (process.platform === 'win32' ? 'windows' : 'linux');
@@ -116,6 +117,12 @@ export class PrometheusMetrics implements ProviderMetrics {
       labelNames: ['cache'],
       registers,
     });
+    this.optionalSkipped = new Counter({
+      name: 'csi_provider_azure_optional_objects_skipped_total',
+      help: 'Objects marked optional that Key Vault answered 404 for, left out of their mount, by object type',
+      labelNames: ['object_type'],
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -151,6 +158,10 @@ export class PrometheusMetrics implements ProviderMetrics {
 
   countTokenRejection(mode: IdentityMode): void {
     this.tokenRejections.inc({ identity_mode: mode });
+  }
+
+  countOptionalObjectSkipped(objectType: KeyVaultObjectType): void {
+    this.optionalSkipped.inc({ object_type: objectType });
   }
 
   setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void {
