@@ -1,7 +1,7 @@
 import type { Agent } from 'node:http';
 import type { CertificateClient } from '@azure/keyvault-certificates';
 import type { KeyClient } from '@azure/keyvault-keys';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
 import { boundedHttpClient } from '../identity/bounded-http';
@@ -85,7 +85,7 @@ export class KeyVaultReader implements VaultReader {
   async getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret> {
     return this.read('secret', name, version, signal, async (abortSignal) => {
       // The client is taken per attempt: a rejected token rebuilds it (see renewToken).
-      const secret = await this.secretClient().getSecret(name, { version: version || undefined, abortSignal });
+      const secret = await (await this.secretClient()).getSecret(name, { version: version || undefined, abortSignal });
       return {
         // A secret without a value cannot be written; Key Vault always returns one for an enabled secret.
         value: secret.value ?? '',
@@ -122,7 +122,7 @@ export class KeyVaultReader implements VaultReader {
     const pages = async (options: { abortSignal: AbortSignal }): Promise<AsyncIterableIterator<Array<ListedProperties>>> => {
       switch (type) {
         case 'secret':
-          return this.secretClient().listPropertiesOfSecretVersions(name, options).byPage();
+          return (await this.secretClient()).listPropertiesOfSecretVersions(name, options).byPage();
         case 'key':
           return (await this.keyClient()).listPropertiesOfKeyVersions(name, options).byPage();
         case 'cert':
@@ -260,13 +260,17 @@ export class KeyVaultReader implements VaultReader {
     if (this.options.mode) this.options.metrics?.countTokenRejection(this.options.mode);
   }
 
-  private secretClient(): SecretClient {
-    this.secrets ??= new SecretClient(this.vaultUrl, this.watchedCredential, this.clientOptions());
+  // Each Key Vault SDK is loaded on first use: the secrets one on the first mount (about 100 ms of CPU that would
+  // otherwise delay the socket, under a 50m quota seconds), the key and certificate ones (each several MiB resident)
+  // only on a node that mounts a key or certificate, as most SecretProviderClasses read only secrets.
+  private async secretClient(): Promise<SecretClient> {
+    if (!this.secrets) {
+      const { SecretClient: Client } = await import('@azure/keyvault-secrets');
+      this.secrets ??= new Client(this.vaultUrl, this.watchedCredential, this.clientOptions());
+    }
     return this.secrets;
   }
 
-  // The key and certificate SDKs are loaded on first use (each adds several MiB resident): most SecretProviderClasses
-  // read only secrets, and a node that never mounts a key or certificate never loads them.
   private async keyClient(): Promise<KeyClient> {
     if (!this.keys) {
       const { KeyClient: Client } = await import('@azure/keyvault-keys');
