@@ -8,7 +8,6 @@ import { boundedHttpClient } from '../identity/bounded-http';
 import { ProviderError } from '../errors';
 import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
 import { isRenewable } from '../identity/caching-credential';
-import { isRestError } from '@azure/core-rest-pipeline';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultReader } from '../mount/ports';
 import type { ObjectType } from '../mount/types';
 import { describeRead, toProviderError, type ReadContext } from './errors';
@@ -17,6 +16,7 @@ import { DEFAULT_RETRY_POLICY, runWithRetries, type RetryProgress } from './retr
 import { SharedReads, type SharedRead } from './shared-reads';
 import type { VaultGate } from './vault-gate';
 import { abortError, untilAborted } from '../util/abort';
+import { restPipeline } from '../util/rest-pipeline';
 
 export interface ReaderOptions {
   userAgentPrefix: string;
@@ -184,7 +184,7 @@ export class KeyVaultReader implements VaultReader {
             } catch (err) {
               // 401 after the challenge: Key Vault no longer accepts the cached token (revoked, identity re-created,
               // clock skew). Drop it once and read again with a fresh one, instead of failing for the token's lifetime.
-              if (!isRestError(err) || err.statusCode !== 401 || !isRenewable(this.credential)) throw err;
+              if (!restPipeline().isRestError(err) || err.statusCode !== 401 || !isRenewable(this.credential)) throw err;
               this.renewToken(generation);
               return await runWithRetries(attempt, retry);
             }
