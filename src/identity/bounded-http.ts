@@ -13,8 +13,9 @@
  */
 import type { Agent } from 'node:http';
 import type { Readable } from 'node:stream';
-import { createDefaultHttpClient, type HttpClient, type PipelineRequest, type PipelineResponse } from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import { isJsonText, originOf } from '../util/http-text';
+import { restPipeline } from '../util/rest-pipeline';
 
 export type BoundedHttpFailure = 'timeout' | 'too-large' | 'not-json' | 'refused' | 'unreachable' | 'foreign';
 
@@ -71,7 +72,7 @@ export interface BoundedHttpOptions {
 const ANY_STATUS = new Set([Number.POSITIVE_INFINITY]);
 
 export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
-  const inner = options.inner ?? createDefaultHttpClient();
+  const inner = options.inner ?? restPipeline().createDefaultHttpClient();
   return {
     async sendRequest(request: PipelineRequest): Promise<PipelineResponse> {
       const where = `${options.endpoint} at ${originOf(request.url, '(unparsable URL)')}`;

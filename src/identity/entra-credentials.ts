@@ -3,7 +3,7 @@
  * where the pod's service account token is the client assertion. The authority is the mount's cloud; the tenant,
  * client ID and secret or token are the mount's own: nothing comes from the provider's environment.
  */
-import { ClientAssertionCredential, ClientSecretCredential } from '@azure/identity';
+import type * as AzureIdentity from '@azure/identity';
 import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
@@ -18,6 +18,18 @@ export const TOKEN_SERVICE_TIMEOUT_MS = 15_000;
 export const TOKEN_SERVICE_MAX_BODY_BYTES = 64 * 1024;
 /** The longest Retry-After of a token service the SDK may follow inside one acquisition. */
 export const TOKEN_SERVICE_MAX_RETRY_AFTER_MS = 5_000;
+
+/**
+ * @azure/identity (with MSAL) costs about a tenth of a second of CPU to load, and the node's managed identity (the
+ * common mode) never uses it: IMDS has its own client. So it is loaded the first time a mount needs Entra ID, not at
+ * start-up, where a 50m CPU quota turns every such 100 ms into two seconds before the socket answers.
+ */
+let azureIdentity: typeof AzureIdentity | undefined;
+export function loadAzureIdentity(): typeof AzureIdentity {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  azureIdentity ??= require('@azure/identity') as typeof AzureIdentity;
+  return azureIdentity;
+}
 
 /** The bounded HTTP client of one token service (see bounded-http.ts). */
 export function tokenServiceHttpClient(endpoint: string, inner?: HttpClient, agentFor?: (url: string) => Agent): HttpClient {
@@ -70,7 +82,7 @@ export function createServicePrincipalCredential(
   clientSecret: string,
   options: EntraCredentialOptions,
 ): TokenCredential {
-  return new ClientSecretCredential(tenantId, clientId, clientSecret, sdkOptions(cloud, options));
+  return new (loadAzureIdentity().ClientSecretCredential)(tenantId, clientId, clientSecret, sdkOptions(cloud, options));
 }
 
 /** Who presented the token, for keys and messages: namespace/name. */
@@ -101,5 +113,5 @@ export function createWorkloadIdentityCredential(
   options: EntraCredentialOptions,
 ): TokenCredential {
   const assertion = token.token;
-  return new ClientAssertionCredential(tenantId, clientId, () => Promise.resolve(assertion), sdkOptions(cloud, options));
+  return new (loadAzureIdentity().ClientAssertionCredential)(tenantId, clientId, () => Promise.resolve(assertion), sdkOptions(cloud, options));
 }

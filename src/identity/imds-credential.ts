@@ -17,7 +17,8 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import { createHttpHeaders, createPipelineRequest, type HttpClient } from '@azure/core-rest-pipeline';
+import type { HttpClient } from '@azure/core-rest-pipeline';
+import { restPipeline } from '../util/rest-pipeline';
 import type { StatusName } from '../errors';
 import type { UserAssignedIdentity } from '../mount/types';
 import type { Outcome } from '../observability/metrics';
@@ -97,6 +98,7 @@ export class ImdsCredential implements TokenCredential {
   }
 
   private async ask(url: URL, signal: AbortSignal | undefined): Promise<{ status: number; body: unknown; retryAfter: string | undefined }> {
+    const { createHttpHeaders, createPipelineRequest } = restPipeline();
     const request = createPipelineRequest({
       url: url.href,
       method: 'GET',

@@ -14,21 +14,14 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
-import { ClientAssertionCredential } from '@azure/identity';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
-import {
-  createHttpHeaders,
-  RestError,
-  type HttpClient,
-  type PipelinePolicy,
-  type PipelineRequest,
-  type PipelineResponse,
-} from '@azure/core-rest-pipeline';
+import type { HttpClient, PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import type { Cloud } from '../keyvault/clouds';
 import type { ServiceAccountToken } from '../mount/types';
 import { tooLarge } from './bounded-http';
-import { TOKEN_SERVICE_MAX_BODY_BYTES, tokenServiceHttpClient } from './entra-credentials';
+import { loadAzureIdentity, TOKEN_SERVICE_MAX_BODY_BYTES, tokenServiceHttpClient } from './entra-credentials';
 import { identityKey, secretDigest } from './identity-key';
+import { restPipeline } from '../util/rest-pipeline';
 import { TokenRequestError } from './token-errors';
 import { API_SERVER_HOST, discoverSniName, SERVICE_ACCOUNT_CA_FILE } from './token-proxy-sni';
 
@@ -154,6 +147,7 @@ export class TokenProxyTransport {
 
   private async send(request: PipelineRequest): Promise<PipelineResponse> {
     const { servername, agent } = await this.prepare();
+    const { createHttpHeaders, RestError } = restPipeline();
     const target = rewriteToProxy(request.url, this.proxy as URL);
     const body = request.body;
     if (body !== undefined && body !== null && typeof body !== 'string' && !Buffer.isBuffer(body)) {
@@ -258,7 +252,7 @@ export function createTokenProxyCredential(
   options: { userAgentPrefix: string; identity: string; additionalPolicies?: Array<{ policy: PipelinePolicy; position: 'perCall' | 'perRetry' }> },
 ): TokenCredential {
   const assertion = token.token;
-  const inner = new ClientAssertionCredential(tenantId, clientId, () => Promise.resolve(assertion), {
+  const inner = new (loadAzureIdentity().ClientAssertionCredential)(tenantId, clientId, () => Promise.resolve(assertion), {
     authorityHost: cloud.authorityHost,
     // The proxy answers for one tenant's token endpoint; instance discovery would go to Entra ID itself.
     disableInstanceDiscovery: true,

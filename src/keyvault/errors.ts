@@ -1,4 +1,4 @@
-import { isRestError } from '@azure/core-rest-pipeline';
+import { restPipeline } from '../util/rest-pipeline';
 import { ProviderError, type StatusName } from '../errors';
 import { boundedHttpErrorIn } from '../identity/bounded-http';
 import { joinReasonAndFix, TokenRequestError } from '../identity/token-errors';
@@ -103,7 +103,7 @@ export function toProviderError(err: unknown, ctx: ReadContext): ProviderError {
   if (name === 'CredentialUnavailableError') {
     return make('Unavailable', `no token for ${ctx.identity} is available to read ${what} from ${vault}; the driver retries the mount`);
   }
-  if (isRestError(err)) {
+  if (restPipeline().isRestError(err)) {
     const status = err.statusCode;
     const code = err.code && /^[A-Za-z_]{1,60}$/.test(err.code) ? ` ${err.code}` : '';
     // Read to tell cases apart, never shown.

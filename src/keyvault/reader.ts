@@ -1,14 +1,13 @@
 import type { Agent } from 'node:http';
 import type { CertificateClient } from '@azure/keyvault-certificates';
 import type { KeyClient } from '@azure/keyvault-keys';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
 import { boundedHttpClient } from '../identity/bounded-http';
 import { ProviderError } from '../errors';
 import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
 import { isRenewable } from '../identity/caching-credential';
-import { isRestError } from '@azure/core-rest-pipeline';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedSecret, ListedVersion, ObjectMetadata, VaultReader } from '../mount/ports';
 import type { ObjectType } from '../mount/types';
 import { describeRead, toProviderError, type ReadContext } from './errors';
@@ -17,6 +16,7 @@ import { DEFAULT_RETRY_POLICY, runWithRetries, type RetryProgress } from './retr
 import { SharedReads, type SharedRead } from './shared-reads';
 import type { VaultGate } from './vault-gate';
 import { abortError, untilAborted } from '../util/abort';
+import { restPipeline } from '../util/rest-pipeline';
 
 export interface ReaderOptions {
   userAgentPrefix: string;
@@ -92,7 +92,7 @@ export class KeyVaultReader implements VaultReader {
   async getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret> {
     return this.read('secret', name, version, signal, async (abortSignal) => {
       // The client is taken per attempt: a rejected token rebuilds it (see renewToken).
-      const secret = await this.secretClient().getSecret(name, { version: version || undefined, abortSignal });
+      const secret = await (await this.secretClient()).getSecret(name, { version: version || undefined, abortSignal });
       return {
         // A secret without a value cannot be written; Key Vault always returns one for an enabled secret.
         value: secret.value ?? '',
@@ -129,7 +129,7 @@ export class KeyVaultReader implements VaultReader {
     const pages = async (options: { abortSignal: AbortSignal }): Promise<AsyncIterableIterator<Array<ListedProperties>>> => {
       switch (type) {
         case 'secret':
-          return this.secretClient().listPropertiesOfSecretVersions(name, options).byPage();
+          return (await this.secretClient()).listPropertiesOfSecretVersions(name, options).byPage();
         case 'key':
           return (await this.keyClient()).listPropertiesOfKeyVersions(name, options).byPage();
         case 'cert':
@@ -154,7 +154,7 @@ export class KeyVaultReader implements VaultReader {
 
   async listSecrets(signal: AbortSignal): Promise<ListedSecret[]> {
     return this.read('secret', '', '', signal, async (abortSignal) => {
-      const pages = this.secretClient().listPropertiesOfSecrets({ abortSignal }).byPage({ maxPageSize: 25 });
+      const pages = (await this.secretClient()).listPropertiesOfSecrets({ abortSignal }).byPage({ maxPageSize: 25 });
       const secrets: ListedSecret[] = [];
       for (let page = 0; ; page++) {
         if (abortSignal.aborted) throw abortError(abortSignal);
@@ -213,7 +213,7 @@ export class KeyVaultReader implements VaultReader {
             } catch (err) {
               // 401 after the challenge: Key Vault no longer accepts the cached token (revoked, identity re-created,
               // clock skew). Drop it once and read again with a fresh one, instead of failing for the token's lifetime.
-              if (!isRestError(err) || err.statusCode !== 401 || !isRenewable(this.credential)) throw err;
+              if (!restPipeline().isRestError(err) || err.statusCode !== 401 || !isRenewable(this.credential)) throw err;
               this.renewToken(generation);
               return await runWithRetries(attempt, retry);
             }
@@ -289,13 +289,17 @@ export class KeyVaultReader implements VaultReader {
     if (this.options.mode) this.options.metrics?.countTokenRejection(this.options.mode);
   }
 
-  private secretClient(): SecretClient {
-    this.secrets ??= new SecretClient(this.vaultUrl, this.watchedCredential, this.clientOptions());
+  // Each Key Vault SDK is loaded on first use: the secrets one on the first mount (about 100 ms of CPU that would
+  // otherwise delay the socket, under a 50m quota seconds), the key and certificate ones (each several MiB resident)
+  // only on a node that mounts a key or certificate, as most SecretProviderClasses read only secrets.
+  private async secretClient(): Promise<SecretClient> {
+    if (!this.secrets) {
+      const { SecretClient: Client } = await import('@azure/keyvault-secrets');
+      this.secrets ??= new Client(this.vaultUrl, this.watchedCredential, this.clientOptions());
+    }
     return this.secrets;
   }
 
-  // The key and certificate SDKs are loaded on first use (each adds several MiB resident): most SecretProviderClasses
-  // read only secrets, and a node that never mounts a key or certificate never loads them.
   private async keyClient(): Promise<KeyClient> {
     if (!this.keys) {
       const { KeyClient: Client } = await import('@azure/keyvault-keys');

@@ -10,7 +10,8 @@
  * Each attempt holds a slot of the vault's gate only while it is on the wire, never while it waits to retry.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isRestError, type HttpHeaders } from '@azure/core-rest-pipeline';
+import type { HttpHeaders } from '@azure/core-rest-pipeline';
+import { restPipeline } from '../util/rest-pipeline';
 import { abortError, untilAborted } from '../util/abort';
 import { isTransientNetworkErrorCode } from '../util/network-errors';
 import type { VaultGate } from './vault-gate';
@@ -137,7 +138,7 @@ export function classifyFailure(err: unknown): Failure {
   const none = { retryAfterMs: undefined };
   if (err instanceof AttemptTimeoutError) return { kind: 'transient', ...none };
   // Token failures, our own errors and aborts are not the vault's to retry.
-  if (!isRestError(err)) return { kind: 'final', ...none };
+  if (!restPipeline().isRestError(err)) return { kind: 'final', ...none };
   const status = err.statusCode;
   if (status === undefined) return { kind: isTransientNetworkErrorCode(err.code) ? 'transient' : 'final', ...none };
   if (status === 429) return { kind: 'throttled', retryAfterMs: retryAfterMs(err.response?.headers) };

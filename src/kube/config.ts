@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
@@ -77,6 +76,9 @@ export function kubeconfigFileConfig(path: string): KubeConnectionConfig {
   const text = readBounded(path, 'the kubeconfig').toString('utf8');
   let file: KubeconfigFile;
   try {
+    // The YAML library is loaded here, not at start: in a pod the API is reached without a kubeconfig file.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parse: parseYaml } = require('yaml') as typeof import('yaml');
     file = parseYaml(text, { maxAliasCount: 10 }) as KubeconfigFile;
   } catch {
     throw new Error(`the kubeconfig ${path} is not valid YAML`);

@@ -9,10 +9,18 @@
  * RegExp. re2js is a maintained pure-JS port of RE2/J (no native build, no dependencies); RE2 is also the syntax Go's
  * regexp (External Secrets' `find.name.regexp`) and Key Vault users already write.
  */
-import { RE2JS } from 're2js';
+import type { RE2JS as RE2JSType } from 're2js';
 import { invalidArgument } from '../errors';
 import { checkFilePath, normalizeFilePath } from './paths';
 import type { SecretSelection } from './types';
+
+// Loaded on the first pattern (about 260 kB of source), so a provider whose classes use none never parses it.
+let re2js: typeof RE2JSType | undefined;
+function RE2(): typeof RE2JSType {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  re2js ??= (require('re2js') as { RE2JS: typeof RE2JSType }).RE2JS;
+  return re2js;
+}
 
 /** The fields that make an entry a selection. */
 export const SELECTION_FIELDS = ['objectNamePrefix', 'objectNameRegex', 'objectTags'] as const;
@@ -113,7 +121,7 @@ export function parseSelection(fields: Record<string, unknown>, where: string, f
 export function checkNameRegex(pattern: string): string | undefined {
   if (pattern.length > MAX_REGEX_LENGTH) return `is ${pattern.length} characters, above the limit of ${MAX_REGEX_LENGTH}: shorten it`;
   try {
-    RE2JS.compile(pattern);
+    RE2().compile(pattern);
     return undefined;
   } catch (err) {
     // The library's reason names the construct ("missing closing )", "invalid repeat count"); RE2 has no lookaround
@@ -133,7 +141,7 @@ export interface SelectionMatcher {
 
 export function selectionMatcher(selection: SecretSelection): SelectionMatcher {
   const prefix = selection.namePrefix.toLowerCase();
-  const regex = selection.nameRegex ? RE2JS.compile(selection.nameRegex) : undefined;
+  const regex = selection.nameRegex ? RE2().compile(selection.nameRegex) : undefined;
   const tags = Object.entries(selection.tags);
   return {
     matches: ({ name, tags: secretTags }) =>

@@ -1,4 +1,4 @@
-import { isAlias, isScalar, parseDocument, visit, type Node } from 'yaml';
+import type { Node } from 'yaml';
 import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
 import { checkJsonPath } from './json-paths';
@@ -401,7 +401,14 @@ function parseFilePermission(text: string, here: string, warnings: string[]): nu
   return mode & 0o777;
 }
 
+/** The YAML library, loaded by the first mount rather than before the socket answers (dozens of modules). */
+function yamlLibrary(): typeof import('yaml') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('yaml') as typeof import('yaml');
+}
+
 function parseYaml(text: string, where: string): unknown {
+  const { parseDocument } = yamlLibrary();
   // uniqueKeys off: the library's own check compares every key with every other (20,000 keys held the event loop for
   // seconds); duplicateKey below does it with a set. merge: `<<: *anchor` as yaml.v3 (the reference) reads it.
   const doc = parseDocument(text, { schema: 'failsafe', customTags: [YAML_NULL], uniqueKeys: false, merge: true, prettyErrors: false });
@@ -427,6 +434,7 @@ function parseYaml(text: string, where: string): unknown {
 
 /** The first key that appears twice in one mapping of the document (merge keys excepted), in one pass. */
 function duplicateKey(root: Node | null): string | undefined {
+  const { isAlias, isScalar, visit } = yamlLibrary();
   let found: string | undefined;
   visit(root, {
     Map(_, map) {
