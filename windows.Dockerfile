@@ -51,8 +51,9 @@ COPY --from=build /src/bin ./bin
 # Where src/server/windows-socket.ts looks for the addon: <app>/native/build/win32-x64/.
 COPY --from=build /src/native/build/win32-x64/af_unix_listener.node ./native/build/win32-x64/af_unix_listener.node
 ENV NODE_ENV=production
-# As in the Linux image: a capped heap keeps the process well inside the chart's 256Mi limit.
-ENV NODE_OPTIONS=--max-old-space-size=96
+# No baked heap cap: Windows containers have no cgroup files, so the chart passes the container's memory limit in
+# CSI_PROVIDER_AZURE_MEMORY_LIMIT (resourceFieldRef) and bin/csi-provider-azure.js derives the cap from it
+# (src/cli/heap-cap.ts: 40%, e.g. 102 MiB under 256Mi), so a changed limit changes it too.
 # The socket goes into the host's C:\k\secrets-store-csi-providers (mounted at C:\provider), which only
 # administrators may write to; ContainerUser could not create it.
 USER ContainerAdministrator

@@ -225,6 +225,57 @@ describe("the image's entry point on the image's Node.js (22)", () => {
   });
 });
 
+describe("the image's entry point where Node has no execve (Windows; this machine's Node 20)", () => {
+  let azure: AzureStandIns;
+  beforeAll(async () => {
+    azure = await startAzureStandIns({ identities: { systemAssigned: { id: 'node' } } });
+    azure.keyVault.addVault('image-kv', { allow: ['node'] });
+    azure.keyVault.setSecret('image-kv', 'greeting', 'hello from the capped child');
+  });
+  afterAll(async () => {
+    await azure?.close();
+  });
+
+  it('with the limit in CSI_PROVIDER_AZURE_MEMORY_LIMIT (as the chart passes it) runs the provider as its child with the cap, passes SIGTERM on and exits with its code', async () => {
+    expect(typeof (process as { execve?: unknown }).execve).not.toBe('function');
+    const socketDir = mkdtempSync(join(tmpdir(), 'csi-image-child-'));
+    const socketPath = join(socketDir, 'azure.sock');
+    const args = ['--endpoint', `unix://${socketPath}`, `--healthz-port=${await freePort()}`, `--prometheus-port=${await freePort()}`];
+    const child = start(args, { ...azure.providerEnv(), CSI_PROVIDER_AZURE_MEMORY_LIMIT: String(256 * 1024 * 1024) });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const client = createDriverClient(socketPath);
+    try {
+      await waitFor(() => existsSync(socketPath), 15_000, () => output);
+      const result = await client.mount({
+        attributes: {
+          'csi.storage.k8s.io/pod.name': 'p',
+          'csi.storage.k8s.io/pod.namespace': 'ns',
+          useVMManagedIdentity: 'true',
+          keyvaultName: 'image-kv',
+          tenantID: azure.tenantId,
+          objects: 'array:\n  - |\n    objectName: greeting\n    objectType: secret\n',
+        },
+      });
+      expect(result.files.map((f) => f.contents.toString())).toEqual(['hello from the capped child']);
+      // The entry point's own process carries no cap; the one child it started does: 40% of 256 MiB.
+      expect(readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0').some((a) => a.startsWith('--max-old-space-size'))).toBe(false);
+      const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
+      expect(children).toHaveLength(1);
+      expect(readFileSync(`/proc/${children[0]}/cmdline`, 'utf8').split('\0')).toContain('--max-old-space-size=102');
+    } finally {
+      client.close();
+      child.kill('SIGTERM');
+    }
+    // The child drained and removed its socket; the parent exits with its code.
+    expect(await exited).toBe(0);
+    expect(existsSync(socketPath)).toBe(false);
+    rmSync(socketDir, { recursive: true, force: true });
+  });
+});
+
 /** Bytes of regular files under a directory (what an image layer holds). */
 function directoryBytes(dir: string): number {
   let total = 0;
