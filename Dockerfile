@@ -34,7 +34,8 @@ COPY bench ./bench
 COPY demo ./demo
 RUN npm run build
 RUN npm prune --omit=dev --no-audit --no-fund --ignore-scripts
-# What a DaemonSet never loads (MSAL's browser build, the browser opener of interactive login, type declarations).
+# What a DaemonSet never loads (MSAL's browser build, the browser opener of interactive login, type declarations,
+# source maps).
 COPY scripts/prune-production.js ./scripts/prune-production.js
 RUN node scripts/prune-production.js
 

