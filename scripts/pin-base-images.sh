@@ -36,9 +36,10 @@ digest_of() {
     echo "pin-base-images.sh: neither crane nor docker (buildx) is installed; cannot resolve $ref" >&2
     return 1
   fi
+  local raw="$out"
   out="$(printf '%s' "$out" | tr -d '[:space:]')"
   if [[ ! "$out" =~ ^sha256:[0-9a-f]{64}$ ]]; then
-    echo "pin-base-images.sh: $ref resolved to \"$out\", not a sha256 digest" >&2
+    echo "pin-base-images.sh: $ref resolved to \"$raw\", not a sha256 digest" >&2
     return 1
   fi
   printf '%s' "$out"

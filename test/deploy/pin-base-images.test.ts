@@ -73,7 +73,7 @@ describe('when no digest can be had, the build stops before it starts', () => {
     const crane = fakeCrane('bad', 'MANIFEST_UNKNOWN: manifest unknown');
     const failed = await run('bash', [SCRIPT, join(ROOT, 'Dockerfile')], { env: { PATH: crane.path } }).catch((e: { code: number; stdout: string; stderr: string }) => e);
     expect(failed).toMatchObject({ code: 1, stdout: '' });
-    expect((failed as { stderr: string }).stderr).toContain('node:22-bookworm-slim resolved to "MANIFEST_UNKNOWN:manifestunknown", not a sha256 digest');
+    expect((failed as { stderr: string }).stderr).toContain('node:22-bookworm-slim resolved to "MANIFEST_UNKNOWN: manifest unknown", not a sha256 digest');
   });
 
   it('fails naming the tools it needs when neither crane nor docker is installed', async () => {
