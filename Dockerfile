@@ -4,15 +4,21 @@
 # test/deploy/image-build.test.ts runs this file's steps outside Docker; keep the instructions simple enough for it
 # (FROM, ARG, WORKDIR, COPY, RUN, ENV, LABEL, USER, ENTRYPOINT).
 #
-#   docker build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" -t <registry>/provider-azure:0.1.0 .
+#   docker build $(bash scripts/pin-base-images.sh Dockerfile) \
+#     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" -t <registry>/provider-azure:0.1.0 .
 #
-# The base images are named by tag: pin them by digest where you build (FROM node:22-bookworm-slim@sha256:…), as
-# the digests of the day cannot be looked up from the machines this file is tested on.
+# The base images are pinned by digest at build time: scripts/pin-base-images.sh resolves each tag below to its digest
+# of the day (crane or docker buildx) and prints the *_DIGEST build arguments. No digest is committed here: the tags
+# get security rebuilds every few weeks, and the machines this file is tested on cannot reach the registries to check
+# that a committed digest is still the current one. Without the arguments the build uses the tags.
 
 # Node.js LTS, the same major in both stages.
 ARG NODE_MAJOR=22
+# "@sha256:…" of each base image (scripts/pin-base-images.sh), or empty: by tag.
+ARG BUILD_IMAGE_DIGEST=
+ARG RUNTIME_IMAGE_DIGEST=
 
-FROM node:${NODE_MAJOR}-bookworm-slim AS build
+FROM node:${NODE_MAJOR}-bookworm-slim${BUILD_IMAGE_DIGEST} AS build
 WORKDIR /src
 # The dependencies first: a source change does not invalidate this layer.
 COPY package.json package-lock.json ./
@@ -28,11 +34,12 @@ COPY bench ./bench
 COPY demo ./demo
 RUN npm run build
 RUN npm prune --omit=dev --no-audit --no-fund --ignore-scripts
-# What a DaemonSet never loads (MSAL's browser build, the browser opener of interactive login, type declarations).
+# What a DaemonSet never loads (MSAL's browser build, the browser opener of interactive login, type declarations,
+# source maps).
 COPY scripts/prune-production.js ./scripts/prune-production.js
 RUN node scripts/prune-production.js
 
-FROM gcr.io/distroless/nodejs${NODE_MAJOR}-debian12:nonroot
+FROM gcr.io/distroless/nodejs${NODE_MAJOR}-debian12:nonroot${RUNTIME_IMAGE_DIGEST}
 # OCI labels: where the image comes from and what it is (VERSION and REVISION from the build command above).
 ARG VERSION=0.1.0
 ARG REVISION=unknown

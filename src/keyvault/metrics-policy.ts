@@ -1,10 +1,14 @@
 /**
  * Counts every HTTP request the Key Vault SDK clients send, with the object type and a coarse outcome (the per-fetch
- * histogram, keyvault_request, is metered-reader.ts).
- * Added per retry (after the retry policy, before the authentication policy), so each retry counts once and the
- * challenge round-trip of a fresh client (401, token, resend) counts as the one request it is to the caller.
+ * histogram, keyvault_request, is metered-reader.ts). Retries are ours (retry.ts), each a pass through the pipeline,
+ * so each counts once.
+ * The policy sits per retry, which in the SDK's pipeline is after its authentication policy, so it sees the wire
+ * requests: the authentication challenge too. The first request of each new client goes without a token, to learn
+ * the vault's tenant and scope, and is answered 401 with WWW-Authenticate; that is the normal start of every
+ * client, not a failure, so it is counted in a counter of its own and never as `unauthenticated`. A 401 to a request
+ * that carried a token is a rejected token, and is.
  */
-import type { PipelinePolicy, PipelineRequest } from '@azure/core-rest-pipeline';
+import type { PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
 import type { KeyVaultObjectType, ProviderMetrics } from '../observability/metrics';
 import { outcomeOfError, outcomeOfStatus } from '../observability/outcome';
 
@@ -27,7 +31,8 @@ export function keyVaultMetricsPolicy(metrics: ProviderMetrics): PipelinePolicy 
       const started = process.hrtime.bigint();
       try {
         const response = await next(request);
-        metrics.observeKeyVaultRequest(objectType, outcomeOfStatus(response.status), secondsSince(started));
+        if (isChallenge(request, response)) metrics.countKeyVaultChallenge(objectType);
+        else metrics.observeKeyVaultRequest(objectType, outcomeOfStatus(response.status), secondsSince(started));
         return response;
       } catch (err) {
         metrics.observeKeyVaultRequest(objectType, outcomeOfError(err, request.abortSignal), secondsSince(started));
@@ -35,6 +40,10 @@ export function keyVaultMetricsPolicy(metrics: ProviderMetrics): PipelinePolicy 
       }
     },
   };
+}
+
+function isChallenge(request: PipelineRequest, response: PipelineResponse): boolean {
+  return response.status === 401 && !request.headers.has('authorization') && response.headers.has('www-authenticate');
 }
 
 function objectTypeOf(request: PipelineRequest): KeyVaultObjectType | undefined {

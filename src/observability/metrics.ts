@@ -25,8 +25,13 @@ export interface ProviderMetrics {
   mountFinished(): void;
   /** One object read from Key Vault (a get or a version listing), retries and the auth challenge included. */
   observeObjectFetch(objectType: KeyVaultObjectType, error: FetchError, durationSeconds: number): void;
-  /** One HTTP request to Key Vault: each retry counts (the auth challenge's round trip counts as one with its resend). */
+  /** One HTTP request to Key Vault: each retry counts; an authentication challenge is counted apart (below). */
   observeKeyVaultRequest(objectType: KeyVaultObjectType, outcome: Outcome, durationSeconds: number): void;
+  /**
+   * Key Vault answered a request sent without a token with its authentication challenge (401 + WWW-Authenticate), as
+   * it does for the first request of every new client: the normal start of a conversation, not a failure.
+   */
+  countKeyVaultChallenge(objectType: KeyVaultObjectType): void;
   /** One token acquisition from IMDS, Entra ID, the NMI or the token proxy (not a cache hit). */
   countTokenRequest(mode: IdentityMode, outcome: Outcome): void;
   countCacheLookup(cache: CacheName, hit: boolean): void;
@@ -44,6 +49,7 @@ export const noopMetrics: ProviderMetrics = {
   mountFinished: () => undefined,
   observeObjectFetch: () => undefined,
   observeKeyVaultRequest: () => undefined,
+  countKeyVaultChallenge: () => undefined,
   countTokenRequest: () => undefined,
   countCacheLookup: () => undefined,
   countTokenRejection: () => undefined,

@@ -7,7 +7,8 @@
  * error}` once per object fetch (retries and the auth challenge inside it; error "" on success), in seconds, with its
  * constant labels `provider` and `os_type`. The labels that made its series unbounded (object_name, grpc_message, the
  * error text) are gone; `error` takes a small fixed set of classes instead. What the reference does not measure is
- * namespaced `csi_provider_azure_*` (HTTP requests to Key Vault with each retry, tokens, caches, mounts in flight).
+ * namespaced `csi_provider_azure_*` (HTTP requests to Key Vault with each retry, Key Vault's authentication challenges
+ * apart from them, tokens, caches, mounts in flight).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheName, FetchError, IdentityMode, KeyVaultObjectType, Outcome, ProviderMetrics } from './metrics';
@@ -57,6 +58,7 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly mountsInFlight: Gauge;
   private readonly fetchDuration: Histogram<'object_type' | 'error'>;
   private readonly keyVaultRequests: Counter<'object_type' | 'outcome'>;
+  private readonly keyVaultChallenges: Counter<'object_type'>;
   private readonly tokenRequests: Counter<'identity_mode' | 'outcome'>;
   private readonly cacheLookups: Counter<'cache' | 'result'>;
   private readonly tokenRejections: Counter<'identity_mode'>;
@@ -89,8 +91,14 @@ export class PrometheusMetrics implements ProviderMetrics {
     });
     this.keyVaultRequests = new Counter({
       name: 'csi_provider_azure_keyvault_http_requests_total',
-      help: 'HTTP requests to Key Vault, each retry counted, by object type and outcome class',
+      help: 'HTTP requests to Key Vault, each retry counted, by object type and outcome class (authentication challenges are counted apart)',
       labelNames: ['object_type', 'outcome'],
+      registers,
+    });
+    this.keyVaultChallenges = new Counter({
+      name: 'csi_provider_azure_keyvault_auth_challenges_total',
+      help: "Key Vault's authentication challenges (401 to a request sent without a token, as the first request of every new client gets), by object type; not failures",
+      labelNames: ['object_type'],
       registers,
     });
     this.tokenRequests = new Counter({
@@ -146,6 +154,10 @@ export class PrometheusMetrics implements ProviderMetrics {
 
   observeKeyVaultRequest(objectType: KeyVaultObjectType, outcome: Outcome, _durationSeconds: number): void {
     this.keyVaultRequests.inc({ object_type: objectType, outcome });
+  }
+
+  countKeyVaultChallenge(objectType: KeyVaultObjectType): void {
+    this.keyVaultChallenges.inc({ object_type: objectType });
   }
 
   countTokenRequest(mode: IdentityMode, outcome: Outcome): void {

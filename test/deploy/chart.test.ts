@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { parseCommandLine } from '../../src/cli/flags';
+import { heapCapArgv, MEMORY_LIMIT_ENV } from '../../src/cli/heap-cap';
 import { repoRoot } from '../support/driver-client';
 import { CHART_DIR, renderChart, type K8sObject } from './support/helm';
 import { validateObject } from './support/k8s-schema';
@@ -25,6 +26,7 @@ interface Container {
   ports: Array<{ name: string; containerPort: number; protocol: string }>;
   livenessProbe: { httpGet: { path: string; port: number }; timeoutSeconds: number; periodSeconds: number; failureThreshold: number };
   resources: unknown;
+  env?: Array<{ name: string; value?: string; valueFrom?: unknown }>;
   securityContext?: Record<string, unknown>;
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
@@ -230,6 +232,32 @@ describe('the chart with Windows enabled', () => {
     // Linux security settings mean nothing to a Windows container and are rejected there.
     expect(c.securityContext).toBeUndefined();
     expect(parseCommandLine(c.args)).toMatchObject({ kind: 'run', config: { endpoint: { kind: 'unix', path: 'C:\\provider\\azure.sock' } } });
+  });
+
+  it("passes the container's own memory limit for the heap cap (Windows containers have no cgroup files)", async () => {
+    const memoryLimitEnv = (o: K8sObject): Container['env'] => container(o).env?.filter((e) => e.name === MEMORY_LIMIT_ENV);
+    const ref = { name: MEMORY_LIMIT_ENV, valueFrom: { resourceFieldRef: { containerName: 'provider-azure-installer', resource: 'limits.memory' } } };
+    const ds = find(objects, 'DaemonSet', `${CHART_NAME}-windows`);
+    expect(memoryLimitEnv(ds)).toEqual([ref]);
+    expect(container(ds).name).toBe('provider-azure-installer');
+    // The Linux pods read their cgroup instead.
+    expect(memoryLimitEnv(find(objects, 'DaemonSet', CHART_NAME)) ?? []).toEqual([]);
+
+    // What the kubelet puts there (the limit in bytes: divisor 1), through the entry point's derivation: 40%.
+    const cap = async (values: Record<string, unknown>): Promise<string | undefined> => {
+      const rendered = (await renderChart({ values })).objects;
+      const windows = find(rendered, 'DaemonSet', `${CHART_NAME}-windows`);
+      expect(memoryLimitEnv(windows)).toEqual([ref]);
+      const limit = (container(windows).resources as { limits: { memory: string } }).limits.memory;
+      const bytes = Number(/^(\d+)Mi$/.exec(limit)![1]) * 1024 * 1024;
+      const argv = ['C:\\app\\node\\node.exe', 'C:\\app\\bin\\csi-provider-azure.js'];
+      return heapCapArgv({ execArgv: [], nodeOptions: undefined, constrainedMemory: 0, memoryLimitEnv: String(bytes), totalMemory: 16 * 2 ** 30, execPath: argv[0]!, argv })?.[1];
+    };
+    expect(await cap({ windows: { enabled: true } })).toBe(
+      `--max-old-space-size=${Math.floor(Number(/^(\d+)Mi$/.exec((container(ds).resources as { limits: { memory: string } }).limits.memory)![1]) * 0.4)}`,
+    );
+    // A changed limit changes the cap: nothing is baked into the image.
+    expect(await cap({ windows: { enabled: true, resources: { limits: { cpu: '200m', memory: '512Mi' } } } })).toBe('--max-old-space-size=204');
   });
 });
 

@@ -84,6 +84,7 @@ describe("the README's install block", () => {
     cpSync(CHART_DIR, join(clone, 'charts', 'csi-secrets-store-provider-azure'), { recursive: true });
     rmSync(join(clone, 'charts', 'csi-secrets-store-provider-azure', 'charts'), { recursive: true, force: true });
     cpSync(join(repoRoot(), 'Dockerfile'), join(clone, 'Dockerfile'));
+    cpSync(join(repoRoot(), 'scripts', 'pin-base-images.sh'), join(clone, 'scripts', 'pin-base-images.sh'));
 
     const bin = join(work, 'bin');
     mkdirSync(bin);
@@ -93,6 +94,9 @@ describe("the README's install block", () => {
       writeFileSync(join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> '${log}'\n`);
       chmodSync(join(bin, tool), 0o755);
     }
+    // The registry's answer to `crane digest` (no registry here): one digest per base image.
+    writeFileSync(join(bin, 'crane'), `#!/bin/sh\necho "crane $*" >> '${log}'\necho "sha256:${'d'.repeat(64)}"\n`);
+    chmodSync(join(bin, 'crane'), 0o755);
     writeFileSync(
       join(bin, 'helm'),
       [
@@ -122,9 +126,16 @@ describe("the README's install block", () => {
     calls = readFileSync(log, 'utf8').trim().split('\n');
   });
 
-  it('disables the AKS add-on first, then builds and pushes the image', () => {
+  it('disables the AKS add-on first, then builds the image on digest-pinned base images and pushes it', () => {
     expect(calls[0]).toBe('az aks disable-addons --addons azure-keyvault-secrets-provider --resource-group my-rg --name my-aks');
-    expect(calls.slice(1, 3)).toEqual(['docker build -t myregistry.azurecr.io/provider-azure:0.1.0 .', 'docker push myregistry.azurecr.io/provider-azure:0.1.0']);
+    // The base images are pinned to the digests the registry gives for the Dockerfile's tags.
+    const pin = `@sha256:${'d'.repeat(64)}`;
+    expect(calls.slice(1, 5)).toEqual([
+      'crane digest node:22-bookworm-slim',
+      'crane digest gcr.io/distroless/nodejs22-debian12:nonroot',
+      `docker build --build-arg BUILD_IMAGE_DIGEST=${pin} --build-arg RUNTIME_IMAGE_DIGEST=${pin} -t myregistry.azurecr.io/provider-azure:0.1.0 .`,
+      'docker push myregistry.azurecr.io/provider-azure:0.1.0',
+    ]);
   });
 
   it('fetches the driver chart from its repository (through the proxy) into the chart, as Chart.lock pins it', () => {
@@ -147,7 +158,7 @@ describe("the README's install block", () => {
 
   it('pushes the tag the chart installs by default (the chart appVersion)', () => {
     const chart = parse(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string };
-    expect(calls[2]).toBe(`docker push myregistry.azurecr.io/provider-azure:${chart.appVersion}`);
+    expect(calls[4]).toBe(`docker push myregistry.azurecr.io/provider-azure:${chart.appVersion}`);
   });
 });
 

@@ -120,8 +120,13 @@ describe('/metrics', () => {
       expect(value('keyvault_request_count', { object_type: 'secret', error: 'not_found' })).toBe(1);
       expect(value('keyvault_request_bucket', { object_type: 'secret', error: '', le: '+Inf' })).toBe(2);
       // The HTTP requests, each retry counted, are a counter of their own.
-      expect(value('csi_provider_azure_keyvault_http_requests_total', { object_type: 'secret', outcome: 'success' })).toBeGreaterThanOrEqual(2);
+      expect(value('csi_provider_azure_keyvault_http_requests_total', { object_type: 'secret', outcome: 'success' })).toBe(2);
       expect(value('csi_provider_azure_keyvault_http_requests_total', { object_type: 'secret', outcome: 'not_found' })).toBe(1);
+      // A healthy start-up is no authentication failure: the new client's one challenge (401 + WWW-Authenticate to its
+      // first request, sent without a token) is counted apart, and no request counts as unauthenticated.
+      expect(value('csi_provider_azure_keyvault_auth_challenges_total', { object_type: 'secret' })).toBe(1);
+      expect(value('csi_provider_azure_keyvault_http_requests_total', { outcome: 'unauthenticated' })).toBeUndefined();
+      expect(samples.filter((s) => s.name === 'keyvault_request_count' && s.labels['error'] === 'unauthenticated')).toEqual([]);
 
       // Tokens: one from IMDS for the three mounts; the credential and the vault client were reused.
       expect(value('csi_provider_azure_token_requests_total', { identity_mode: 'vmManagedIdentity', outcome: 'success' })).toBe(1);

@@ -27,7 +27,8 @@ export interface Stage {
   instructions: Instruction[];
 }
 
-export function parseDockerfile(text: string): Stage[] {
+/** `buildArgs` override the global ARG defaults in FROM lines, as `docker build --build-arg` does. */
+export function parseDockerfile(text: string, buildArgs: Record<string, string> = {}): Stage[] {
   const args: Record<string, string> = {};
   const stages: Stage[] = [];
   const lines = text.split('\n');
@@ -47,7 +48,7 @@ export function parseDockerfile(text: string): Stage[] {
     }
     if (op === 'ARG' && stages.length === 0) {
       const [name, value = ''] = rest.split('=', 2) as [string, string?];
-      args[name] = value;
+      args[name] = Object.hasOwn(buildArgs, name) ? buildArgs[name]! : value;
       continue;
     }
     if (op === 'FROM') {

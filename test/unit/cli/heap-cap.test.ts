@@ -1,4 +1,4 @@
-import { heapCapArgv, heapCapMiB, HEAP_SHARE, MIN_HEAP_MIB } from '../../../src/cli/heap-cap';
+import { heapCapArgv, heapCapMiB, HEAP_SHARE, limitFromEnv, MEMORY_LIMIT_ENV, MIN_HEAP_MIB } from '../../../src/cli/heap-cap';
 
 const MIB = 1024 * 1024;
 const TOTAL = 16 * 1024 * MIB;
@@ -45,5 +45,35 @@ describe('heapCapArgv', () => {
 
   it('runs as is without a memory limit', () => {
     expect(heapCapArgv({ ...base, constrainedMemory: 2 ** 64, argv: ['/n', '/s'] })).toBeUndefined();
+  });
+
+  it('takes the limit from the environment where there is no cgroup (Windows), and prefers it where there is', () => {
+    expect(MEMORY_LIMIT_ENV).toBe('CSI_PROVIDER_AZURE_MEMORY_LIMIT');
+    const argv = ['C:\\app\\node\\node.exe', 'C:\\app\\bin\\csi-provider-azure.js'];
+    // Windows: process.constrainedMemory() is 0; the chart's resourceFieldRef gives 256Mi in bytes.
+    expect(heapCapArgv({ ...base, constrainedMemory: 0, memoryLimitEnv: String(256 * MIB), argv })).toEqual([
+      '/nodejs/bin/node',
+      '--max-old-space-size=102',
+      ...argv.slice(1),
+    ]);
+    // Linux: the environment wins over the cgroup (both are the pod's limit when the chart sets it).
+    expect(heapCapArgv({ ...base, constrainedMemory: 256 * MIB, memoryLimitEnv: String(512 * MIB), argv })?.[1]).toBe('--max-old-space-size=204');
+    // An explicit cap still wins over both.
+    expect(heapCapArgv({ ...base, memoryLimitEnv: String(512 * MIB), nodeOptions: '--max-old-space-size=300', argv })).toBeUndefined();
+    // No limit set on the container: resourceFieldRef reports the node's allocatable memory (below its total).
+    expect(heapCapArgv({ ...base, constrainedMemory: 0, memoryLimitEnv: String(TOTAL), argv })).toBeUndefined();
+  });
+});
+
+describe('limitFromEnv', () => {
+  it('reads whole bytes, and ignores what is not one (the cgroup or Node decides then)', () => {
+    expect(limitFromEnv('268435456')).toBe(268435456);
+    expect(limitFromEnv(' 268435456\n')).toBe(268435456);
+    for (const value of [undefined, '', '0', '-1', '256Mi', '1.5e9', 'abc', '99999999999999999999']) expect(limitFromEnv(value)).toBeUndefined();
+  });
+
+  it('falls back to the cgroup when the environment names no limit', () => {
+    const input = { execArgv: [], nodeOptions: undefined, constrainedMemory: 256 * MIB, totalMemory: TOTAL, execPath: '/n', argv: ['/n', '/s'] };
+    expect(heapCapArgv({ ...input, memoryLimitEnv: '256Mi' })?.[1]).toBe('--max-old-space-size=102');
   });
 });

@@ -1,6 +1,6 @@
 import { createEmptyPipeline, createHttpHeaders, createPipelineRequest, RestError, type HttpClient } from '@azure/core-rest-pipeline';
 import { keyVaultMetricsPolicy } from '../../../src/keyvault/metrics-policy';
-import type { ProviderMetrics } from '../../../src/observability/metrics';
+import { noopMetrics, type ProviderMetrics } from '../../../src/observability/metrics';
 import { outcomeOfError, outcomeOfStatus } from '../../../src/observability/outcome';
 import { PrometheusMetrics } from '../../../src/observability/prometheus';
 
@@ -122,6 +122,7 @@ describe('the Key Vault metrics policy', () => {
         expect(seconds).toBeGreaterThanOrEqual(0);
         seen.push([type, outcome]);
       },
+      countKeyVaultChallenge: () => undefined,
       countTokenRequest: () => undefined,
       countCacheLookup: () => undefined,
       countTokenRejection: () => undefined,
@@ -156,6 +157,49 @@ describe('the Key Vault metrics policy', () => {
       ['secret', 'success'],
       ['key', 'not_found'],
       ['cert', 'network'],
+    ]);
+  });
+
+  it('counts the challenge (401 + WWW-Authenticate to a request without a token) apart, never a rejected token', async () => {
+    const challenges: string[] = [];
+    const requests: Array<[string, string]> = [];
+    const metrics: ProviderMetrics = {
+      ...noopMetrics,
+      countKeyVaultChallenge: (type) => void challenges.push(type),
+      observeKeyVaultRequest: (type, outcome) => void requests.push([type, outcome]),
+    };
+    const pipeline = createEmptyPipeline();
+    pipeline.addPolicy(keyVaultMetricsPolicy(metrics));
+    const wire: HttpClient = {
+      async sendRequest(request) {
+        const headers = createHttpHeaders(request.url.includes('/plain401/') ? {} : { 'www-authenticate': 'Bearer authorization="https://login"' });
+        return { request, status: 401, headers };
+      },
+    };
+    const send = (path: string, token?: string) =>
+      pipeline.sendRequest(
+        wire,
+        createPipelineRequest({ url: `https://kv.vault.azure.net${path}`, headers: createHttpHeaders(token ? { authorization: `Bearer ${token}` } : {}) }),
+      );
+    await send('/secrets/a');
+    await send('/certificates/b');
+    await send('/secrets/a', 'rejected-token'); // a token Key Vault refused: a failure, not a challenge
+    await send('/keys/plain401/x'); // no challenge header: not a challenge
+    expect(challenges).toEqual(['secret', 'cert']);
+    expect(requests).toEqual([
+      ['secret', 'unauthenticated'],
+      ['key', 'unauthenticated'],
+    ]);
+  });
+
+  it('exports the challenges as csi_provider_azure_keyvault_auth_challenges_total{object_type}', async () => {
+    const metrics = new PrometheusMetrics({ osType: 'linux', processMetrics: false });
+    metrics.countKeyVaultChallenge('secret');
+    metrics.countKeyVaultChallenge('secret');
+    metrics.countKeyVaultChallenge('key');
+    expect(await valuesOf(metrics, 'csi_provider_azure_keyvault_auth_challenges_total')).toEqual([
+      { labels: { object_type: 'secret' }, value: 2 },
+      { labels: { object_type: 'key' }, value: 1 },
     ]);
   });
 });

@@ -88,7 +88,8 @@ describe('windows.Dockerfile', () => {
     expect(new Set(stages[1]!.instructions.map((i) => i.op))).toEqual(new Set(['WORKDIR', 'COPY', 'ENV', 'USER', 'ENTRYPOINT']));
     expect(build.entrypoint).toEqual(['C:\\app\\node\\node.exe', 'C:\\app\\bin\\csi-provider-azure.js']);
     expect(build.user).toBe('ContainerAdministrator');
-    expect(build.env).toMatchObject({ NODE_ENV: 'production', NODE_OPTIONS: '--max-old-space-size=96' });
+    // No baked heap cap: the entry point derives it from the limit the chart passes (CSI_PROVIDER_AZURE_MEMORY_LIMIT).
+    expect(build.env).toEqual({ NODE_ENV: 'production' });
   });
 
   it('ships node.exe of that major, the Windows addon, and the production dependencies only', async () => {
@@ -108,10 +109,13 @@ describe('windows.Dockerfile', () => {
 
     expect(existsSync(join(app, 'node_modules', '@grpc', 'grpc-js'))).toBe(true);
     for (const dev of ['jest', 'typescript', 'node-api-headers']) expect(existsSync(join(app, 'node_modules', dev))).toBe(false);
+    // Nor what a DaemonSet never loads (scripts/prune-production.js, as in the Linux image).
+    for (const unused of ['@azure/msal-browser', 'open', '@types/node']) expect(existsSync(join(app, 'node_modules', unused))).toBe(false);
+    expect(existsSync(join(app, 'node_modules', '@azure', 'identity', 'dist', 'commonjs', 'index.d.ts'))).toBe(false);
     expect(existsSync(join(app, 'dist', 'src', 'server', 'windows-socket.js'))).toBe(true);
   });
 
-  it('starts as its ENTRYPOINT starts it, with the chart’s flags, and serves the driver and /healthz', async () => {
+  it('starts as its ENTRYPOINT starts it, with the chart’s flags and memory limit, and serves the driver and /healthz', async () => {
     // Wine has no AF_UNIX: put the loopback-TCP build where the image has the AF_UNIX one.
     copyFileSync(buildAddon('win32-x64-tcptest'), join(app, 'native', 'build', 'win32-x64', 'af_unix_listener.node'));
     const socketFile = driveC(wine, 'provider', 'azure.sock');
@@ -123,7 +127,9 @@ describe('windows.Dockerfile', () => {
       wine,
       [winPath(inApp(script)), '--endpoint=unix://C:\\provider\\azure.sock', `--healthz-port=${healthzPort}`, `--prometheus-port=${await freePort()}`],
       join(root, 'provider.log'),
-      { exe: inApp(exe), env: build.env },
+      // The memory limit as the chart's resourceFieldRef passes it: the entry point runs the provider as its child with
+      // the heap cap (node.exe has no execve), so this start goes the way a Windows node's does.
+      { exe: inApp(exe), env: { ...build.env, CSI_PROVIDER_AZURE_MEMORY_LIMIT: String(256 * 1024 * 1024) } },
     );
     running.push(p);
     await eventually(() => existsSync(socketFile) || p.child.exitCode !== null, Boolean, 60_000);
