@@ -7,10 +7,12 @@
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import { repoRoot } from '../support/driver-client';
+import { startEntra, type EntraStandIn } from '../support/entra';
 
 const SYSTEM = 'probe-node-identity';
 const OUTSIDER = { id: 'probe-outsider', clientId: '0a1b2c3d-0000-4000-8000-0000000000aa', resourceId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/outsider' };
@@ -18,8 +20,11 @@ const UNKNOWN_CLIENT_ID = '0a1b2c3d-0000-4000-8000-0000000000ff';
 const SECRET_VALUE = 'canary-probe-secret-3f9a1c';
 const OLD_VALUE = 'canary-probe-old-value-81d2';
 const SP_CLIENT_SECRET = 'canary-sp-client-secret-77b1';
+const SP_WRONG_SECRET = 'canary-sp-wrong-secret-0c3e';
+const SP = { clientId: 'a1a1a1a1-0000-4000-8000-0000000000bb', identityId: 'probe-sp' };
 
 let azure: AzureStandIns;
+let entra: EntraStandIn | undefined;
 let dir: string;
 
 interface Run {
@@ -29,10 +34,10 @@ interface Run {
 }
 
 /** The installed command, with a provider pod's environment only (nothing of the test runner's). */
-function check(args: string[], stdin?: string): Promise<Run> {
+function check(args: string[], stdin?: string, env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot(), 'bin', 'csi-provider-azure.js'), 'check', ...args], {
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? tmpdir(), ...azure.providerEnv() },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? tmpdir(), ...azure.providerEnv(), ...env },
       cwd: repoRoot(),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -73,7 +78,7 @@ const base = (vault: string, extra: Record<string, string> = {}): Record<string,
 /** Nothing the command printed holds a secret value, a client secret or any token the stand-ins issued. */
 function expectNoSecrets(run: Run): void {
   const printed = run.stdout + run.stderr;
-  for (const value of [SECRET_VALUE, OLD_VALUE, SP_CLIENT_SECRET]) expect(printed).not.toContain(value);
+  for (const value of [SECRET_VALUE, OLD_VALUE, SP_CLIENT_SECRET, SP_WRONG_SECRET]) expect(printed).not.toContain(value);
   for (const { token } of azure.tokens.all()) expect(printed).not.toContain(token);
   expect(printed).not.toMatch(/eyJ[A-Za-z0-9_-]{4,}\./);
 }
@@ -85,10 +90,18 @@ function lineFor(run: Run, subject: string): string {
 }
 
 beforeAll(async () => {
-  azure = await startAzureStandIns({ identities: { systemAssigned: { id: SYSTEM }, userAssigned: [OUTSIDER] } });
+  azure = await startAzureStandIns({
+    identities: { systemAssigned: { id: SYSTEM }, userAssigned: [OUTSIDER] },
+    route: (host, port) => entra?.route(host, port),
+  });
+  entra = await startEntra({
+    pki: azure.pki,
+    tokens: azure.tokens,
+    applications: [{ ...SP, tenantId: azure.tenantId, secrets: [SP_CLIENT_SECRET] }],
+  });
   dir = mkdtempSync(join(tmpdir(), 'check-probe-'));
   const kv = azure.keyVault;
-  kv.addVault('probe-kv', { allow: [SYSTEM], accessModel: 'rbac' });
+  kv.addVault('probe-kv', { allow: [SYSTEM, SP.identityId], accessModel: 'rbac' });
   kv.setSecret('probe-kv', 'db-password', OLD_VALUE);
   kv.setSecret('probe-kv', 'db-password', SECRET_VALUE);
   kv.setKey('probe-kv', 'signing-key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
@@ -104,6 +117,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await entra?.close();
   await azure?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -185,6 +199,24 @@ describe('check --probe', () => {
     expectNoSecrets(run);
   });
 
+  it('gives up on a token endpoint that never answers at --probe-timeout, as a token failure naming the identity', async () => {
+    // An IMDS that accepts connections and never answers (a hung NMI or a blackholed link-local route).
+    const held = new Set<Socket>();
+    const silent = createServer((socket) => held.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (silent.address() as { port: number }).port;
+      const file = classFile('silent-imds', base('probe-kv', { objects: objects('objectName: db-password\nobjectType: secret') }));
+      const run = await check(['--probe', '--probe-timeout', '2s', file, '--'], undefined, { AZURE_POD_IDENTITY_AUTHORITY_HOST: `http://127.0.0.1:${port}` });
+      expect(run.code).toBe(1);
+      expect(lineFor(run, 'shop/silent-imds:')).toMatch(/identity: token: the node's system-assigned managed identity: .*(2s|did not answer|no answer)/i);
+      expectNoSecrets(run);
+    } finally {
+      for (const socket of held) socket.destroy();
+      await new Promise<void>((resolve) => silent.close(() => resolve()));
+    }
+  });
+
   it('skips identities that exist only in a pod, saying what they need, and never counts them as passed', async () => {
     const files = [
       classFile('service-principal', { keyvaultName: 'probe-kv', tenantId: azure.tenantId, objects: objects('objectName: db-password\nobjectType: secret') }),
@@ -201,20 +233,24 @@ describe('check --probe', () => {
 
   it('probes a service principal with the Secret handed over on stdin, never printing its client secret', async () => {
     const file = classFile('sp-stdin', { keyvaultName: 'probe-kv', tenantId: azure.tenantId, objects: objects('objectName: db-password\nobjectType: secret') });
-    const secret = [
-      'apiVersion: v1',
-      'kind: Secret',
-      'metadata: {name: sp, namespace: shop}',
-      'data:',
-      `  clientid: ${Buffer.from(OUTSIDER.clientId).toString('base64')}`,
-      `  clientsecret: ${Buffer.from(SP_CLIENT_SECRET).toString('base64')}`,
-    ].join('\n');
-    // The stand-ins have no Entra ID here: the token request fails as a token failure, naming the service principal.
-    const run = await check(['--probe', '--probe-timeout', '5s', '--node-publish-secret-file', '-', file, '--'], secret);
-    expect(run.code).toBe(1);
-    const line = lineFor(run, 'shop/sp-stdin:');
-    expect(line).toMatch(/identity: token: the service principal with client ID 0a1b2c3d-0000-4000-8000-0000000000aa/);
-    expectNoSecrets(run);
+    const secret = (clientSecret: string): string =>
+      [
+        'apiVersion: v1',
+        'kind: Secret',
+        'metadata: {name: sp, namespace: shop}',
+        'data:',
+        `  clientid: ${Buffer.from(SP.clientId).toString('base64')}`,
+        `  clientsecret: ${Buffer.from(clientSecret).toString('base64')}`,
+      ].join('\n');
+    const ok = await check(['--probe', '--node-publish-secret-file', '-', file, '--'], secret(SP_CLIENT_SECRET));
+    expect(ok.code).toBe(0);
+    expect(lineFor(ok, 'shop/sp-stdin:')).toMatch(/\(secret "db-password"\) in Key Vault "probe-kv": ok: readable/);
+    expectNoSecrets(ok);
+
+    const wrong = await check(['--probe', '--node-publish-secret-file', '-', file, '--'], secret(SP_WRONG_SECRET));
+    expect(wrong.code).toBe(1);
+    expect(lineFor(wrong, 'shop/sp-stdin:')).toMatch(new RegExp(`identity: token: the service principal with client ID ${SP.clientId}`));
+    expectNoSecrets(wrong);
   });
 
   it('refuses probe-only options without --probe, and a bad --probe-timeout, with exit status 2', async () => {
