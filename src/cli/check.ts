@@ -28,11 +28,13 @@ import { Prober, providerConfigOf, providerFlagsOf, type ProbeLine } from './pro
 
 const USAGE =
   'usage: csi-provider-azure check [--cloud-name NAME] (FILE... | --all-classes [--kubeconfig PATH])\n' +
-  '       [--probe [--probe-timeout DURATION] [--node-publish-secret-file FILE|-] [-- PROVIDER-FLAGS...]]\n' +
+  '       [--class NAMESPACE/NAME]... [--probe [--probe-timeout DURATION] [--node-publish-secret-file FILE|-]\n' +
+  '       [-- PROVIDER-FLAGS...]]\n' +
   '  FILE...        SecretProviderClass manifests (YAML, several documents each)\n' +
   '  --all-classes  every SecretProviderClass with provider azure in the cluster (needs list on secretproviderclasses)\n' +
   '  --kubeconfig   out of a pod: the kubeconfig to reach the cluster (in a pod: the in-cluster configuration)\n' +
   '  --cloud-name   the provider\'s --cloud-name, for classes without cloudName (default AzurePublicCloud)\n' +
+  '  --class        only this class (repeatable), e.g. with --all-classes\n' +
   '  --probe        also get each class\'s token and prove each object\'s access (run in a provider pod)\n' +
   '  --probe-timeout  longest wait for one token or one object, retries included (default 30s)\n' +
   '  --node-publish-secret-file  a Secret manifest (- = stdin) with clientid/clientsecret, for service principal classes\n' +
@@ -71,6 +73,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
   let probeTimeoutMs = DEFAULT_PROBE_TIMEOUT_MS;
   let secretFile: string | undefined;
   let providerFlags: string[] | undefined;
+  const only = new Set<string>();
   const files: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -88,6 +91,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
       if (flag === '--all-classes') allClasses = true;
       else if (flag === '--kubeconfig') kubeconfig = value();
       else if (flag === '--cloud-name') cloudName = value();
+      else if (flag === '--class') only.add(className(value()));
       else if (flag === '--probe') probe = true;
       else if (flag === '--probe-timeout') probeTimeoutMs = probeTimeout(value());
       else if (flag === '--node-publish-secret-file') secretFile = value();
@@ -145,8 +149,9 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
     for (const { source, manifest, error } of found) {
       const problems = error ? { errors: [error], warnings: [] } : checkClass(manifest, cloud, secrets);
       if (problems === undefined) continue; // Another provider's class.
-      checked++;
       const name = `${String(manifest.metadata?.namespace ?? 'default')}/${String(manifest.metadata?.name ?? '')}`;
+      if (only.size > 0 && !only.has(name)) continue;
+      checked++;
       for (const problem of problems.errors) io.out(`${source}: ${name}: ${problem}`);
       for (const warning of problems.warnings) io.out(`${source}: ${name}: warning: ${warning}`);
       let classFailed = problems.errors.length > 0;
@@ -193,6 +198,13 @@ function podOnlyIdentity(spec: MountSpec, haveSecret: boolean): string | undefin
     case 'podIdentity':
       return 'aad-pod-identity (NMI) gives tokens to a pod by its name and namespace: a pod using the class proves it';
   }
+}
+
+function className(value: string): string {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(value)) {
+    throw new UsageError(`--class "${value.slice(0, 100)}" is not NAMESPACE/NAME`);
+  }
+  return value;
 }
 
 function probeTimeout(value: string): number {

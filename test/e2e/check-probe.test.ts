@@ -242,8 +242,12 @@ describe('check --probe', () => {
         `  clientid: ${Buffer.from(SP.clientId).toString('base64')}`,
         `  clientsecret: ${Buffer.from(clientSecret).toString('base64')}`,
       ].join('\n');
-    const ok = await check(['--probe', '--node-publish-secret-file', '-', file, '--'], secret(SP_CLIENT_SECRET));
+    // --class keeps the Secret to the class that uses it: the other service principal class is not checked.
+    const other = classFile('other-sp', { keyvaultName: 'probe-kv', tenantId: azure.tenantId, objects: objects('objectName: db-password\nobjectType: secret') });
+    const ok = await check(['--probe', '--class', 'shop/sp-stdin', '--node-publish-secret-file', '-', file, other, '--'], secret(SP_CLIENT_SECRET));
     expect(ok.code).toBe(0);
+    expect(ok.stdout).not.toContain('other-sp');
+    expect(ok.stderr).toContain('1 SecretProviderClass checked, 0 with problems; probed: 1 ok');
     expect(lineFor(ok, 'shop/sp-stdin:')).toMatch(/\(secret "db-password"\) in Key Vault "probe-kv": ok: readable/);
     expectNoSecrets(ok);
 
