@@ -7,6 +7,7 @@
  * nodePublishSecretRef Secret) do not exist here: placeholders stand in for them, so what is checked is the class.
  */
 import { readFileSync } from 'node:fs';
+import pino from 'pino';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { canonicalCloudName } from '../keyvault/clouds';
 import { createKubeApi, type KubeApi } from '../kube/client';
@@ -23,7 +24,8 @@ import {
   WORKLOAD_IDENTITY_AUDIENCE,
 } from '../mount/parameters';
 import type { MountSpec } from '../mount/types';
-import { parseDuration } from './flags';
+import { parseDuration, type ProviderConfig } from './flags';
+import { NodeIdentityPolicy } from '../kube/node-identity-policy';
 import { Prober, providerConfigOf, providerFlagsOf, type ProbeLine } from './probe';
 
 const USAGE =
@@ -143,7 +145,10 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
 
   let failed = 0;
   let checked = 0;
-  const prober = provider ? new Prober({ timeoutMs: probeTimeoutMs, provider, env: io.env }) : undefined;
+  const policy = provider ? nodeIdentityPolicyOf(provider, io.env) : undefined;
+  const prober = provider
+    ? new Prober({ timeoutMs: probeTimeoutMs, provider, env: io.env, ...(policy ? { admit: policy.admit } : {}) })
+    : undefined;
   const probed = { ok: 0, failed: 0, skipped: 0 };
   try {
     for (const { source, manifest, error } of found) {
@@ -169,6 +174,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
     }
   } finally {
     prober?.close();
+    policy?.close();
   }
   const probeSummary = prober
     ? `; probed: ${probed.ok} ok, ${probed.failed} failed, ${probed.skipped} skipped (not proven)`
@@ -205,6 +211,34 @@ function className(value: string): string {
     throw new UsageError(`--class "${value.slice(0, 100)}" is not NAMESPACE/NAME`);
   }
   return value;
+}
+
+/**
+ * The provider's node identity policy, when it refuses node identities: a class it refuses would never reach Azure in
+ * a mount, so its probe says so instead. With a namespace label, the labels are read as the provider reads them (its
+ * --kubeconfig, or the pod's service account); an API that cannot answer refuses, as the provider does.
+ */
+function nodeIdentityPolicyOf(
+  provider: ProviderConfig,
+  env: NodeJS.ProcessEnv,
+): { admit: (spec: MountSpec) => Promise<void>; close: () => void } | undefined {
+  if (provider.nodeIdentityPolicy !== 'deny') return undefined;
+  let api: KubeApi | undefined;
+  if (provider.nodeIdentityAllowedNamespaceLabel) {
+    try {
+      api = createKubeApi(provider.kubeconfig ? kubeconfigFileConfig(provider.kubeconfig) : inClusterConfig(env), 'csi-provider-azure-check');
+    } catch {
+      api = undefined; // The policy then refuses, saying no API client is configured.
+    }
+  }
+  // Its "every pod on the node can use this identity" log line belongs to the provider's log, not to this output.
+  const policy = new NodeIdentityPolicy({
+    policy: 'deny',
+    allowedNamespaceLabel: provider.nodeIdentityAllowedNamespaceLabel,
+    api,
+    logger: pino({ enabled: false }),
+  });
+  return { admit: (spec) => policy.admit(spec), close: () => api?.close() };
 }
 
 function probeTimeout(value: string): number {

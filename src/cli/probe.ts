@@ -37,7 +37,7 @@ import { parseCommandLine, type ProviderConfig } from './flags';
 import { providerVersion } from './version';
 
 /** What went wrong, in the words of the managed-identity operations guidance; "ok" and "skipped" are not failures. */
-export type ProbeOutcome = 'ok' | 'skipped' | 'token' | 'permission' | 'network' | 'not found' | 'vault outage' | 'unusable' | 'error';
+export type ProbeOutcome = 'ok' | 'skipped' | 'policy' | 'token' | 'permission' | 'network' | 'not found' | 'vault outage' | 'unusable' | 'error';
 
 export interface ProbeLine {
   /** `secret "db" in Key Vault "kv"`, or `identity` for a class-wide result. */
@@ -52,6 +52,8 @@ export interface ProbeOptions {
   /** The running provider's flags: cloud, user agent, token proxy, cloud file directory, per-vault bound. */
   provider: ProviderConfig;
   env: NodeJS.ProcessEnv;
+  /** The provider's admission of a mount (its node identity policy); a refusal ends the class's probe, as a mount's. */
+  admit?: (spec: MountSpec) => Promise<void>;
 }
 
 /** Objects of one class probed at once: few, so a probe run never weighs on a vault that serves the node's mounts. */
@@ -95,6 +97,11 @@ export class Prober {
   async probe(spec: MountSpec, identityFromPod: string | undefined): Promise<ProbeLine[]> {
     if (identityFromPod) return [{ subject: 'identity', outcome: 'skipped', message: identityFromPod }];
     if (spec.objects.length === 0) return [{ subject: 'objects', outcome: 'skipped', message: 'the class names no object' }];
+    try {
+      await this.options.admit?.(spec);
+    } catch (err) {
+      return [{ subject: 'identity', outcome: 'policy', message: messageOf(err) }];
+    }
 
     let cloud: Cloud;
     try {

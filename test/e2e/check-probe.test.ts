@@ -257,6 +257,15 @@ describe('check --probe', () => {
     expectNoSecrets(wrong);
   });
 
+  it('reports a class the provider\'s node identity policy refuses, without calling Azure for it', async () => {
+    const file = classFile('refused', base('probe-kv', { objects: objects('objectName: db-password\nobjectType: secret') }));
+    const before = azure.keyVault.requests.length;
+    const run = await check(['--probe', file, '--', '--node-identity-policy=deny']);
+    expect(run.code).toBe(1);
+    expect(lineFor(run, 'shop/refused:')).toMatch(/identity: policy: useVMManagedIdentity is refused by this cluster's node identity policy/);
+    expect(azure.keyVault.requests.length).toBe(before);
+  });
+
   it('refuses probe-only options without --probe, and a bad --probe-timeout, with exit status 2', async () => {
     const file = classFile('usage', base('probe-kv', { objects: objects('objectName: db-password\nobjectType: secret') }));
     expect((await check([file, '--', '-v=2'])).code).toBe(2);
