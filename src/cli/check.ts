@@ -31,7 +31,7 @@ import { Prober, providerConfigOf, providerFlagsOf, type ProbeLine } from './pro
 const USAGE =
   'usage: csi-provider-azure check [--cloud-name NAME] (FILE... | --all-classes [--kubeconfig PATH])\n' +
   '       [--class NAMESPACE/NAME]... [--probe [--probe-timeout DURATION] [--node-publish-secret-file FILE|-]\n' +
-  '       [-- PROVIDER-FLAGS...]]\n' +
+  '       [--service-account-token-file FILE|-] [-- PROVIDER-FLAGS...]]\n' +
   '  FILE...        SecretProviderClass manifests (YAML, several documents each)\n' +
   '  --all-classes  every SecretProviderClass with provider azure in the cluster (needs list on secretproviderclasses)\n' +
   '  --kubeconfig   out of a pod: the kubeconfig to reach the cluster (in a pod: the in-cluster configuration)\n' +
@@ -40,6 +40,7 @@ const USAGE =
   '  --probe        also get each class\'s token and prove each object\'s access (run in a provider pod)\n' +
   '  --probe-timeout  longest wait for one token or one object, retries included (default 30s)\n' +
   '  --node-publish-secret-file  a Secret manifest (- = stdin) with clientid/clientsecret, for service principal classes\n' +
+  '  --service-account-token-file  a service account token (- = stdin; kubectl create token), for workload identity\n' +
   '  -- PROVIDER-FLAGS  the provider\'s flags (default: those of the provider process of this container, PID 1)';
 const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
 const MAX_PROBE_TIMEOUT_MS = 10 * 60_000;
@@ -74,6 +75,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
   let probe = false;
   let probeTimeoutMs = DEFAULT_PROBE_TIMEOUT_MS;
   let secretFile: string | undefined;
+  let tokenFile: string | undefined;
   let providerFlags: string[] | undefined;
   const only = new Set<string>();
   const files: string[] = [];
@@ -97,6 +99,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
       else if (flag === '--probe') probe = true;
       else if (flag === '--probe-timeout') probeTimeoutMs = probeTimeout(value());
       else if (flag === '--node-publish-secret-file') secretFile = value();
+      else if (flag === '--service-account-token-file') tokenFile = value();
       else if (flag === '--help' || flag === '-h') {
         io.out(USAGE);
         return 0;
@@ -111,8 +114,12 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
     io.err(`name SecretProviderClass files, or --all-classes\n${USAGE}`);
     return 2;
   }
-  if (!probe && (providerFlags !== undefined || secretFile !== undefined)) {
-    io.err(`provider flags and --node-publish-secret-file are for --probe\n${USAGE}`);
+  if (!probe && (providerFlags !== undefined || secretFile !== undefined || tokenFile !== undefined)) {
+    io.err(`provider flags, --node-publish-secret-file and --service-account-token-file are for --probe\n${USAGE}`);
+    return 2;
+  }
+  if (secretFile === '-' && tokenFile === '-') {
+    io.err('--node-publish-secret-file and --service-account-token-file cannot both read stdin');
     return 2;
   }
   // The probe acts as the provider's mounts do: with its flags (and so its default cloud).
@@ -128,8 +135,10 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
     return 2;
   }
   let secrets: Record<string, string> | undefined;
+  let serviceAccount: PresentedServiceAccount | undefined;
   try {
     secrets = secretFile !== undefined ? secretData(secretFile) : undefined;
+    serviceAccount = tokenFile !== undefined ? serviceAccountToken(tokenFile) : undefined;
   } catch (err) {
     io.err(`check: ${(err as Error).message}`);
     return 2;
@@ -152,7 +161,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
   const probed = { ok: 0, failed: 0, skipped: 0 };
   try {
     for (const { source, manifest, error } of found) {
-      const problems = error ? { errors: [error], warnings: [] } : checkClass(manifest, cloud, secrets);
+      const problems = error ? { errors: [error], warnings: [] } : checkClass(manifest, cloud, secrets, serviceAccount);
       if (problems === undefined) continue; // Another provider's class.
       const name = `${String(manifest.metadata?.namespace ?? 'default')}/${String(manifest.metadata?.name ?? '')}`;
       if (only.size > 0 && !only.has(name)) continue;
@@ -161,7 +170,10 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
       for (const warning of problems.warnings) io.out(`${source}: ${name}: warning: ${warning}`);
       let classFailed = problems.errors.length > 0;
       if (prober && problems.spec) {
-        const lines: ProbeLine[] = await prober.probe(problems.spec, podOnlyIdentity(problems.spec, secrets !== undefined));
+        const lines: ProbeLine[] = await prober.probe(
+          problems.spec,
+          podOnlyIdentity(problems.spec, secrets !== undefined, serviceAccount !== undefined),
+        );
         for (const line of lines) {
           io.out(`${source}: ${name}: ${line.subject}: ${line.outcome}: ${line.message}`);
           if (line.outcome === 'ok') probed.ok++;
@@ -187,7 +199,7 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
  * Why a class's identity cannot be probed from a provider pod, or undefined when it can. These inputs exist only for a
  * pod's mount; a probe that made them up would prove nothing.
  */
-function podOnlyIdentity(spec: MountSpec, haveSecret: boolean): string | undefined {
+function podOnlyIdentity(spec: MountSpec, haveSecret: boolean, haveToken: boolean): string | undefined {
   switch (spec.identity.mode) {
     case 'vmManagedIdentity':
       return undefined;
@@ -199,8 +211,11 @@ function podOnlyIdentity(spec: MountSpec, haveSecret: boolean): string | undefin
             'kubectl exec -i PROVIDER-POD -- ... check --probe --node-publish-secret-file - ...)';
     case 'workloadIdentity':
     case 'tokenProxy':
-      return "needs the pod's service-account token (kubelet gives it to a mount; the provider has no right to request " +
-        'one for another service account): a pod using the class proves it';
+      return haveToken
+        ? undefined
+        : "needs the pod's service-account token (kubelet gives it to a mount; the provider has no right to request " +
+            'one for another service account): pass one with --service-account-token-file - (kubectl create token SA -n ' +
+            'NAMESPACE --audience api://AzureADTokenExchange | kubectl exec -i PROVIDER-POD -- ... check --probe ...)';
     case 'podIdentity':
       return 'aad-pod-identity (NMI) gives tokens to a pod by its name and namespace: a pod using the class proves it';
   }
@@ -239,6 +254,41 @@ function nodeIdentityPolicyOf(
     logger: pino({ enabled: false }),
   });
   return { admit: (spec) => policy.admit(spec), close: () => api?.close() };
+}
+
+/** A service account token the operator handed over, as kubelet would put it in a mount's attributes. */
+interface PresentedServiceAccount {
+  /** The service account's name, from the token's subject (system:serviceaccount:NAMESPACE:NAME). */
+  name: string;
+  entry: { token: string; expirationTimestamp: string };
+}
+
+/**
+ * A service account token (what `kubectl create token` prints). Its claims are read unverified, only for its subject
+ * and expiry: Entra ID verifies it. Neither the token nor its claims are ever printed.
+ */
+function serviceAccountToken(file: string): PresentedServiceAccount {
+  let token: string;
+  try {
+    const data = readFileSync(file === '-' ? 0 : file);
+    if (data.length > 64 * 1024) throw new Error('larger than 64 KiB');
+    token = data.toString('utf8').trim();
+  } catch (err) {
+    throw new Error(`cannot read ${file === '-' ? 'the token on stdin' : file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const notToken = new Error('--service-account-token-file: not a service account token (a JWT, as kubectl create token prints)');
+  const payload = token.split('.')[1];
+  if (!/^[\w-]+\.[\w-]+\.[\w-]*$/.test(token) || !payload) throw notToken;
+  let claims: { sub?: unknown; exp?: unknown };
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { sub?: unknown; exp?: unknown };
+  } catch {
+    throw notToken;
+  }
+  const subject = typeof claims.sub === 'string' ? /^system:serviceaccount:[^:]+:([^:]+)$/.exec(claims.sub) : null;
+  if (!subject) throw notToken;
+  const exp = typeof claims.exp === 'number' ? new Date(claims.exp * 1000).toISOString() : '';
+  return { name: subject[1]!, entry: { token, expirationTimestamp: exp } };
 }
 
 function probeTimeout(value: string): number {
@@ -288,6 +338,7 @@ function checkClass(
   manifest: ClassManifest,
   cloudName: string,
   secrets: Record<string, string> = { clientid: 'placeholder', clientsecret: 'placeholder' },
+  serviceAccount?: PresentedServiceAccount,
 ): { errors: string[]; warnings: string[]; spec?: MountSpec } | undefined {
   const spec = manifest.spec ?? {};
   if (spec.provider !== 'azure') return undefined;
@@ -308,8 +359,13 @@ function checkClass(
     [POD_NAME]: 'check',
     [POD_NAMESPACE]: namespace,
     [POD_UID]: '00000000-0000-0000-0000-000000000000',
-    [SERVICE_ACCOUNT_NAME]: 'check',
-    [SERVICE_ACCOUNT_TOKENS]: JSON.stringify({ [WORKLOAD_IDENTITY_AUDIENCE]: placeholderToken, [IDENTITY_BINDING_AUDIENCE]: placeholderToken }),
+    [SERVICE_ACCOUNT_NAME]: serviceAccount?.name ?? 'check',
+    // A presented token stands for both audiences: the class's mode picks one, and Entra ID judges its audience.
+    [SERVICE_ACCOUNT_TOKENS]: JSON.stringify(
+      serviceAccount
+        ? { [WORKLOAD_IDENTITY_AUDIENCE]: serviceAccount.entry, [IDENTITY_BINDING_AUDIENCE]: serviceAccount.entry }
+        : { [WORKLOAD_IDENTITY_AUDIENCE]: placeholderToken, [IDENTITY_BINDING_AUDIENCE]: placeholderToken },
+    ),
     [SECRET_PROVIDER_CLASS]: name,
   };
   try {

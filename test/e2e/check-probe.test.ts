@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import { repoRoot } from '../support/driver-client';
-import { startEntra, type EntraStandIn } from '../support/entra';
+import { createServiceAccountIssuer, startEntra, WORKLOAD_IDENTITY_AUDIENCE, type EntraStandIn, type ServiceAccountIssuer } from '../support/entra';
 
 const SYSTEM = 'probe-node-identity';
 const OUTSIDER = { id: 'probe-outsider', clientId: '0a1b2c3d-0000-4000-8000-0000000000aa', resourceId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/outsider' };
@@ -25,6 +25,8 @@ const SP = { clientId: 'a1a1a1a1-0000-4000-8000-0000000000bb', identityId: 'prob
 
 let azure: AzureStandIns;
 let entra: EntraStandIn | undefined;
+let cluster: ServiceAccountIssuer;
+const WI = { clientId: 'e1e1e1e1-0000-4000-8000-0000000000cc', identityId: 'probe-wi' };
 let dir: string;
 
 interface Run {
@@ -94,14 +96,19 @@ beforeAll(async () => {
     identities: { systemAssigned: { id: SYSTEM }, userAssigned: [OUTSIDER] },
     route: (host, port) => entra?.route(host, port),
   });
+  cluster = createServiceAccountIssuer();
   entra = await startEntra({
     pki: azure.pki,
     tokens: azure.tokens,
-    applications: [{ ...SP, tenantId: azure.tenantId, secrets: [SP_CLIENT_SECRET] }],
+    trustedIssuers: [{ issuer: cluster.issuer, publicKey: cluster.publicKey }],
+    applications: [
+      { ...SP, tenantId: azure.tenantId, secrets: [SP_CLIENT_SECRET] },
+      { ...WI, tenantId: azure.tenantId, federatedCredentials: [{ issuer: cluster.issuer, subject: 'system:serviceaccount:shop:shop-sa' }] },
+    ],
   });
   dir = mkdtempSync(join(tmpdir(), 'check-probe-'));
   const kv = azure.keyVault;
-  kv.addVault('probe-kv', { allow: [SYSTEM, SP.identityId], accessModel: 'rbac' });
+  kv.addVault('probe-kv', { allow: [SYSTEM, SP.identityId, WI.identityId], accessModel: 'rbac' });
   kv.setSecret('probe-kv', 'db-password', OLD_VALUE);
   kv.setSecret('probe-kv', 'db-password', SECRET_VALUE);
   kv.setKey('probe-kv', 'signing-key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
@@ -264,6 +271,27 @@ describe('check --probe', () => {
     expect(run.code).toBe(1);
     expect(lineFor(run, 'shop/refused:')).toMatch(/identity: policy: useVMManagedIdentity is refused by this cluster's node identity policy/);
     expect(azure.keyVault.requests.length).toBe(before);
+  });
+
+  it('probes a workload identity with a service account token handed over on stdin, never printing it', async () => {
+    const file = classFile('workload-stdin', { clientID: WI.clientId, keyvaultName: 'probe-kv', tenantId: azure.tenantId, objects: objects('objectName: db-password\nobjectType: secret') });
+    const issue = (serviceAccount: string): string => cluster.issue({ namespace: 'shop', serviceAccount, audience: WORKLOAD_IDENTITY_AUDIENCE }).token;
+    const shopToken = issue('shop-sa');
+    const ok = await check(['--probe', '--service-account-token-file', '-', file, '--'], `${shopToken}\n`);
+    expect(ok.code).toBe(0);
+    expect(lineFor(ok, 'shop/workload-stdin:')).toMatch(/\(secret "db-password"\) in Key Vault "probe-kv": ok: readable/);
+    // A service account the identity is not federated with: Entra ID refuses the exchange, a token failure.
+    const otherToken = issue('other-sa');
+    const refused = await check(['--probe', '--service-account-token-file', '-', file, '--'], otherToken);
+    expect(refused.code).toBe(1);
+    expect(lineFor(refused, 'shop/workload-stdin:')).toMatch(new RegExp(`identity: token: the workload identity with client ID ${WI.clientId} .*service account shop/other-sa`));
+    for (const run of [ok, refused]) {
+      expectNoSecrets(run);
+      for (const token of [shopToken, otherToken]) {
+        expect(run.stdout + run.stderr).not.toContain(token);
+        expect(run.stdout + run.stderr).not.toContain(token.split('.')[2]);
+      }
+    }
   });
 
   it('refuses probe-only options without --probe, and a bad --probe-timeout, with exit status 2', async () => {
