@@ -5,6 +5,8 @@
  *
  * The pod-specific inputs a mount gets from the driver (pod name and uid, service account tokens, the
  * nodePublishSecretRef Secret) do not exist here: placeholders stand in for them, so what is checked is the class.
+ * With --probe (probe.ts) each class that passed also gets its token and has each object's access proven against
+ * Azure; a Secret or service account token the operator hands over replaces the placeholders for that.
  */
 import { readFileSync } from 'node:fs';
 import pino from 'pino';

@@ -110,7 +110,7 @@ export class Prober {
       return [{ subject: 'cloud', outcome: 'error', message: messageOf(err) }];
     }
     const resolved = this.credentials.resolve(spec.identity, cloud, spec.tenantId);
-    const token = await this.acquireToken(resolved.credential, cloud, spec.tenantId);
+    const token = await this.acquireToken(resolved.credential, cloud);
     if (token) return [{ subject: 'identity', outcome: 'token', message: `${resolved.description}: ${token}` }];
 
     // The token is now in the credential's cache: the readers below use it, as a mount's would.
@@ -165,13 +165,11 @@ export class Prober {
   }
 
   /** undefined when a token came; else why not (never the token, never what was sent). */
-  private async acquireToken(credential: TokenCredential, cloud: Cloud, tenantId: string): Promise<string | undefined> {
+  private async acquireToken(credential: TokenCredential, cloud: Cloud): Promise<string | undefined> {
     const signal = AbortSignal.timeout(this.options.timeoutMs);
     try {
-      const token = await untilAborted(
-        credential.getToken(`${cloud.keyVaultResource}/.default`, { abortSignal: signal, ...(tenantId ? { tenantId } : {}) }),
-        signal,
-      );
+      // The scope Key Vault's challenge names; the credential already holds the class's tenant.
+      const token = await untilAborted(credential.getToken(`${cloud.keyVaultResource}/.default`, { abortSignal: signal }), signal);
       return token ? undefined : 'the credential returned no token';
     } catch (err) {
       if (signal.aborted) return `the token endpoint did not answer within ${this.options.timeoutMs / 1000}s (--probe-timeout)`;
