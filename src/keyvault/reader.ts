@@ -231,7 +231,10 @@ export class KeyVaultReader implements VaultReader {
         whyWaiting: () => {
           if (progress.lastFailure) {
             const last = toProviderError(progress.lastFailure.error, ctx).message;
-            return new ProviderError('Cancelled', `still retrying after ${progress.attempts} attempts: ${last}`);
+            // The cause says what kept failing (a status, a reset) to whoever classifies the failure.
+            return new ProviderError('Cancelled', `still retrying after ${progress.attempts} attempts: ${last}`, {
+              cause: progress.lastFailure.error,
+            });
           }
           if (progress.queued) {
             const { limit } = this.options.gate;

@@ -6,7 +6,7 @@
  * audit log counts the calls the provider makes per mount.
  */
 import type { ServiceError } from '@grpc/grpc-js';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
@@ -88,6 +88,18 @@ async function grantChartRbac(cluster: Cluster): Promise<string[]> {
   const chartFlags = daemonSet.spec.template.spec.containers[0]!.args.filter((a) => /^--(rotation-failure|workload-identity|node-identity)/.test(a));
   expect(chartFlags).toHaveLength(4);
   return ['--kubeconfig', kubeconfig, ...chartFlags];
+}
+
+function spawnAsync(command: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.once('error', reject);
+    child.once('exit', (status) => resolve({ status, stdout, stderr }));
+  });
 }
 
 /** The provider's calls recorded by the API server's audit log, as "verb resource". */
@@ -283,6 +295,35 @@ describe('csi-provider-azure check --all-classes', () => {
     expect(result.stderr).toContain('6 SecretProviderClasses checked, 1 with problems');
     expect(result.status).toBe(1);
     expect(stack.azure.keyVault.count()).toBe(before);
+  });
+});
+
+describe('csi-provider-azure check --probe --all-classes', () => {
+  it('probes every class from the API with the provider\'s flags: its policy, IMDS and the vault, printing no value', async () => {
+    const providerKubeconfig = join(stack.cluster.dir, 'provider-kubeconfig');
+    // Not spawnSync: the stand-ins of IMDS and Key Vault answer from this process.
+    const result = await spawnAsync(
+      process.execPath,
+      [
+        join(repoRoot(), 'bin', 'csi-provider-azure.js'),
+        'check', '--probe', '--probe-timeout', '10s', '--all-classes', '--kubeconfig', stack.cluster.kubeconfig,
+        // The provider's own flags: its policy reads namespace labels with its service account, through the chart's RBAC.
+        '--', '--kubeconfig', providerKubeconfig, '--node-identity-policy=deny', `--node-identity-allowed-namespace-label=${LABEL}`,
+      ],
+      { PATH: process.env['PATH'] ?? '', ...stack.azure.providerEnv() },
+    );
+    const lines = result.stdout.trim().split('\n').sort();
+    expect(lines).toEqual([
+      expect.stringMatching(/^cluster: shop\/conflict: identity: skipped: needs the pod's nodePublishSecretRef Secret/),
+      'cluster: shop/from-service-account: tenantID is required: set it to the Entra ID tenant of the Key Vault',
+      expect.stringMatching(/^cluster: shop\/node: identity: policy: useVMManagedIdentity is refused in namespace shop /),
+      expect.stringMatching(new RegExp(`^cluster: trusted-late/node: .*\\(secret "db"\\) in Key Vault "${VAULT}": ok: readable`)),
+      expect.stringMatching(/^cluster: trusted\/missing: .*\(secret "no-such-secret"\).*: not found: .*404/),
+      expect.stringMatching(new RegExp(`^cluster: trusted/node: .*\\(secret "db"\\) in Key Vault "${VAULT}": ok: readable`)),
+    ]);
+    expect(result.stderr).toContain('6 SecretProviderClasses checked, 3 with problems; probed: 2 ok, 2 failed, 1 skipped (not proven)');
+    expect(result.status).toBe(1);
+    expect(result.stdout + result.stderr).not.toContain(VALUE);
   });
 });
 
