@@ -26,7 +26,6 @@ export const TOKEN_SERVICE_MAX_RETRY_AFTER_MS = 5_000;
  */
 let azureIdentity: typeof AzureIdentity | undefined;
 export function loadAzureIdentity(): typeof AzureIdentity {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   azureIdentity ??= require('@azure/identity') as typeof AzureIdentity;
   return azureIdentity;
 }

@@ -6,6 +6,7 @@
  * offers; exec plugins and auth providers are not supported (a provider pod never needs them).
  */
 import { readFileSync } from 'node:fs';
+import type * as Yaml from 'yaml';
 import { dirname, isAbsolute, join } from 'node:path';
 
 export const IN_CLUSTER_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
@@ -77,8 +78,7 @@ export function kubeconfigFileConfig(path: string): KubeConnectionConfig {
   let file: KubeconfigFile;
   try {
     // The YAML library is loaded here, not at start: in a pod the API is reached without a kubeconfig file.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { parse: parseYaml } = require('yaml') as typeof import('yaml');
+    const { parse: parseYaml } = require('yaml') as typeof Yaml;
     file = parseYaml(text, { maxAliasCount: 10 }) as KubeconfigFile;
   } catch {
     throw new Error(`the kubeconfig ${path} is not valid YAML`);

@@ -17,7 +17,6 @@ import type { SecretSelection } from './types';
 // Loaded on the first pattern (about 260 kB of source), so a provider whose classes use none never parses it.
 let re2js: typeof RE2JSType | undefined;
 function RE2(): typeof RE2JSType {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   re2js ??= (require('re2js') as { RE2JS: typeof RE2JSType }).RE2JS;
   return re2js;
 }

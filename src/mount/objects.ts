@@ -1,3 +1,4 @@
+import type * as Yaml from 'yaml';
 import type { Node } from 'yaml';
 import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
@@ -402,9 +403,8 @@ function parseFilePermission(text: string, here: string, warnings: string[]): nu
 }
 
 /** The YAML library, loaded by the first mount rather than before the socket answers (dozens of modules). */
-function yamlLibrary(): typeof import('yaml') {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('yaml') as typeof import('yaml');
+function yamlLibrary(): typeof Yaml {
+  return require('yaml') as typeof Yaml;
 }
 
 function parseYaml(text: string, where: string): unknown {

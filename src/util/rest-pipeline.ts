@@ -8,7 +8,6 @@ import type * as RestPipeline from '@azure/core-rest-pipeline';
 let loaded: typeof RestPipeline | undefined;
 
 export function restPipeline(): typeof RestPipeline {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   loaded ??= require('@azure/core-rest-pipeline') as typeof RestPipeline;
   return loaded;
 }

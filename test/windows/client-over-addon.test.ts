@@ -113,6 +113,23 @@ describe.each<[AddonTarget, AfUnixAddon['family']]>([
     await shutdown(server);
   });
 
+  it('decodes the response with the proto: a status the proto does not name stays visible as a number', async () => {
+    const services = loadServices();
+    let status: number | undefined = 7;
+    const server = new grpc.Server();
+    server.addService(services.health, {
+      Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        callback(null, status === undefined ? {} : { status });
+      },
+    });
+    const serving = await serveOverAddon(server, path, { addonPath });
+    expect(await healthCheckOverAddon(path, 5000, { addonPath })).toBe('UNKNOWN(7)');
+    status = undefined; // proto3 sends nothing for the default: UNKNOWN
+    expect(await healthCheckOverAddon(path, 5000, { addonPath })).toBe('UNKNOWN');
+    await serving.close();
+    await shutdown(server);
+  });
+
   it('gives up with DEADLINE_EXCEEDED when the other end accepts but never answers', async () => {
     const silent = await listenOverAddon(path, (socket) => socket.on('data', () => undefined), { addonPath });
     const started = Date.now();

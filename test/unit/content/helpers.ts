@@ -8,7 +8,7 @@ import {
   createCipheriv,
   createHmac,
   generateKeyPairSync,
-  KeyObject,
+  type KeyObject,
   pbkdf2Sync,
   randomBytes,
   X509Certificate,
