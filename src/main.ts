@@ -6,6 +6,7 @@ import { providerVersion, versionJson } from './cli/version';
 import { CredentialCache } from './identity/credentials';
 import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
 import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
+import { CachingVaultAccess } from './keyvault/cached-vault-access';
 import { AzureVaultAccess } from './keyvault/vault-access';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
@@ -71,13 +72,25 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     // The Azure SDKs' convention for another IMDS address (aad-pod-identity's NMI, and our tests' stand-in).
     ...(process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] ? { imdsEndpoint: process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] } : {}),
   });
-  const vaults = new AzureVaultAccess(credentials, {
+  const azureVaults = new AzureVaultAccess(credentials, {
     userAgentPrefix,
     metrics,
     connections,
     maxRequestsPerVault: config.maxRequestsPerVault,
     cloudFiles: { dir: config.cloudEnvFileDir },
   });
+  // The value cache only when the operator turned it on: off, mounts take exactly the path they take without it.
+  const cache = config.keyVaultCache;
+  const vaults =
+    cache.maxTtlMs > 0
+      ? new CachingVaultAccess(azureVaults, {
+          ...cache,
+          maxPods: 10_000,
+          pinnedTtlFactor: 4,
+          metrics,
+          logger,
+        })
+      : azureVaults;
   const mounts = new MountService(
     vaults,
     {
@@ -85,6 +98,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       constructPemChain: config.constructPemChain,
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
       maxParallelFetches: config.maxFetchesPerMount,
+      ...(cache.maxTtlMs > 0 ? { maxCacheTtlMs: cache.maxTtlMs } : {}),
     },
     logger,
   );
@@ -100,6 +114,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       maxRequestsPerVault: config.maxRequestsPerVault,
       credentialCacheSize: config.credentialCacheSize,
       cloudEnvFileDir: config.cloudEnvFileDir,
+      ...(cache.maxTtlMs > 0 ? { keyVaultCache: cache } : {}),
     },
     'starting Azure Key Vault provider',
   );

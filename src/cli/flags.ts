@@ -36,6 +36,16 @@ export interface ProviderConfig {
   credentialCacheSize: number;
   /** The only directory whose files a SecretProviderClass may name in cloudEnvFileName. */
   cloudEnvFileDir: string;
+  /** The Key Vault value cache: off while maxTtlMs is 0 (see keyvault/cached-vault-access.ts). */
+  keyVaultCache: {
+    maxTtlMs: number;
+    maxEntries: number;
+    maxBytes: number;
+    allowFirstMounts: boolean;
+    staleGraceMs: number;
+  };
+  /** Key Vault requests sent per second to one vault from this node (a token bucket); 0 = no rate bound. */
+  vaultRequestsPerSecond: number;
 }
 
 export type ParsedCommandLine =
@@ -76,6 +86,9 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   // Inside the provider's container this folder holds only what the chart mounts (the reference's documented place
   // for the Azure Stack Hub file), never the node's own files.
   cloudEnvFileDir: '/etc/kubernetes',
+  // Off: a class's cacheTTL is then ignored, and every mount reads Key Vault as without the cache.
+  keyVaultCache: { maxTtlMs: 0, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, allowFirstMounts: false, staleGraceMs: 0 },
+  vaultRequestsPerSecond: 0,
 }) as ProviderConfig;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -102,6 +115,12 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-fetches-per-mount': { type: 'int', apply: (c, v) => (c.maxFetchesPerMount = parsePositiveInt(v)) },
   'max-requests-per-vault': { type: 'int', apply: (c, v) => (c.maxRequestsPerVault = parsePositiveInt(v)) },
   'credential-cache-size': { type: 'int', apply: (c, v) => (c.credentialCacheSize = parseNonNegativeInt(v)) },
+  'keyvault-cache-max-ttl': { type: 'duration', apply: (c, v) => (c.keyVaultCache.maxTtlMs = parseDuration(v)) },
+  'keyvault-cache-max-entries': { type: 'int', apply: (c, v) => (c.keyVaultCache.maxEntries = parsePositiveInt(v)) },
+  'keyvault-cache-max-bytes': { type: 'int', apply: (c, v) => (c.keyVaultCache.maxBytes = parsePositiveInt(v)) },
+  'keyvault-cache-first-mounts': { type: 'bool', apply: (c, v) => (c.keyVaultCache.allowFirstMounts = parseBool(v)) },
+  'keyvault-cache-stale-grace': { type: 'duration', apply: (c, v) => (c.keyVaultCache.staleGraceMs = parseDuration(v)) },
+  'max-requests-per-second-per-vault': { type: 'int', apply: (c, v) => (c.vaultRequestsPerSecond = parseNonNegativeInt(v)) },
   'cloud-env-file-dir': { type: 'string', apply: (c, v) => (c.cloudEnvFileDir = parseAbsoluteDir(v)) },
 };
 

@@ -15,6 +15,8 @@ export interface MountOptions extends ContentOptions {
   defaultCloudName: string;
   /** Objects fetched at once within one mount. */
   maxParallelFetches: number;
+  /** The longest cacheTTL a SecretProviderClass may set; absent = the Key Vault value cache is off. */
+  maxCacheTtlMs?: number;
 }
 
 export interface MountFile {
@@ -54,7 +56,10 @@ export class MountService {
       const request = decodeMountRequest(raw);
       attributes = request.attributes;
       // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
-      spec = await this.parser.parse(request.attributes, request.secrets, { cloudName: this.options.defaultCloudName });
+      spec = await this.parser.parse(request.attributes, request.secrets, {
+        cloudName: this.options.defaultCloudName,
+        ...(this.options.maxCacheTtlMs ? { maxCacheTtlMs: this.options.maxCacheTtlMs } : {}),
+      });
       const result = await this.fetchAll(spec, request.defaultMode, signal);
       // At -v=2 and above: every rotation of every pod mounts again, and a line each at the default would flood.
       this.logger.debug(

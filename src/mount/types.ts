@@ -63,6 +63,11 @@ export interface MountSpec {
   cloudEnvFileName: string;
   identity: IdentitySpec;
   objects: ObjectSpec[];
+  /**
+   * `cacheTTL`: how long this class lets the node's Key Vault value cache serve its objects (ms); 0 or absent = never.
+   * Only used when the operator enabled the cache (--keyvault-cache-max-ttl), and never above that maximum.
+   */
+  cacheTtlMs?: number;
   /** Things worth a log line that do not fail the mount (unknown object fields, an empty objects list). */
   warnings: string[];
 }

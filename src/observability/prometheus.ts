@@ -61,6 +61,9 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly cacheLookups: Counter<'cache' | 'result'>;
   private readonly tokenRejections: Counter<'identity_mode'>;
   private readonly cacheEntries: Gauge<'cache'>;
+  private readonly valueCacheEvictions: Counter;
+  private readonly valueCacheStale: Counter;
+  private readonly valueCacheBytes: Gauge;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const osType = options.osType ?? (process.platform === 'win32' ? 'windows' : 'linux');
@@ -116,6 +119,21 @@ export class PrometheusMetrics implements ProviderMetrics {
       labelNames: ['cache'],
       registers,
     });
+    this.valueCacheEvictions = new Counter({
+      name: 'csi_provider_azure_keyvault_cache_evictions_total',
+      help: 'Entries the Key Vault value cache dropped to stay within its entry and byte bounds',
+      registers,
+    });
+    this.valueCacheStale = new Counter({
+      name: 'csi_provider_azure_keyvault_cache_stale_served_total',
+      help: 'Answers served past their TTL (within the stale grace) because Key Vault throttled, failed or was unreachable',
+      registers,
+    });
+    this.valueCacheBytes = new Gauge({
+      name: 'csi_provider_azure_keyvault_cache_bytes',
+      help: 'Bytes held by the Key Vault value cache (estimated)',
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -155,6 +173,18 @@ export class PrometheusMetrics implements ProviderMetrics {
 
   setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void {
     this.cacheEntries.set({ cache }, entries);
+  }
+
+  countValueCacheEviction(): void {
+    this.valueCacheEvictions.inc();
+  }
+
+  countValueCacheStale(): void {
+    this.valueCacheStale.inc();
+  }
+
+  setValueCacheBytes(bytes: number): void {
+    this.valueCacheBytes.set(bytes);
   }
 
   /** The exposition text and its content type, for the /metrics endpoint. */

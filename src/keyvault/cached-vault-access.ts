@@ -1,0 +1,218 @@
+/**
+ * The opt-in Key Vault value cache, as a wrapper around the node's vault access: with it, the republish mounts that
+ * kubelet sends every rotation interval read an object from Key Vault once per identity and TTL, not once per pod.
+ *
+ * Why sharing stays safe: a cached answer is stored under the identity that read it (cache-key.ts) and served only to
+ * a mount of that same identity, within the TTL after Key Vault last let it read the object. A 401, 403 or 404 is
+ * never stored and removes what was stored for that object (a 401 everything of the identity), so a revoked role or a
+ * disabled secret is enforced at the latest one TTL after the change. A pod's first mount always goes to Key Vault
+ * unless the operator allows otherwise; only its later (republish) mounts may be answered from memory.
+ */
+import type { Logger } from '../observability/logger';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultAccess, VaultReader } from '../mount/ports';
+import type { MountSpec, ObjectType } from '../mount/types';
+import type { ProviderMetrics } from '../observability/metrics';
+import { BoundedCache } from '../util/bounded-cache';
+import { cacheIdentityKey } from './cache-key';
+import { fetchErrorClass } from './metered-reader';
+import { ValueCache, type StoredValue } from './value-cache';
+
+export interface ValueCacheOptions {
+  /** --keyvault-cache-max-ttl: the longest TTL a SecretProviderClass may ask for. */
+  maxTtlMs: number;
+  /** --keyvault-cache-max-entries and --keyvault-cache-max-bytes. */
+  maxEntries: number;
+  maxBytes: number;
+  /** --keyvault-cache-first-mounts: a pod's first mount may be served from the cache too (scale-up bursts). */
+  allowFirstMounts: boolean;
+  /** --keyvault-cache-stale-grace: how long past its TTL an answer may stand in when Key Vault throttles or fails. */
+  staleGraceMs: number;
+  /** Pods (uid and class) remembered to tell a first mount from a republish; the least recently seen go first. */
+  maxPods: number;
+  /** Pinned versions (objectVersion set) are kept this many times the class TTL (still bounded by the maximum TTL). */
+  pinnedTtlFactor: number;
+  metrics?: ProviderMetrics;
+  logger: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+/**
+ * Each answer is fresh for a random part of the TTL between this fraction and all of it: pods of one Deployment that
+ * mounted together then refresh at different moments instead of sending their reads in the same second.
+ */
+const JITTER_FLOOR = 0.8;
+
+/** Failure classes after which a stored answer may stand in (Key Vault throttled, failed or was unreachable). */
+const STALE_OK = new Set(['throttled', 'server_error', 'network']);
+/** Failure classes that mean "not for you (any more)": what was stored for the object goes at once. */
+const REFUSED = new Set(['forbidden', 'not_found', 'unauthenticated']);
+
+export class CachingVaultAccess implements VaultAccess {
+  readonly cache: ValueCache;
+  private readonly pods: BoundedCache<string, true>;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly inner: VaultAccess,
+    private readonly options: ValueCacheOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    const { metrics } = options;
+    this.cache = new ValueCache(
+      { maxEntries: options.maxEntries, maxBytes: options.maxBytes },
+      {
+        onEviction: () => metrics?.countValueCacheEviction?.(),
+        onBytes: (bytes, entries) => {
+          metrics?.setValueCacheBytes?.(bytes);
+          metrics?.setCacheEntries('keyvault_value', entries);
+        },
+      },
+      this.now,
+    );
+    this.pods = new BoundedCache(options.maxPods);
+  }
+
+  async open(spec: MountSpec, signal: AbortSignal): Promise<VaultReader> {
+    const reader = await this.inner.open(spec, signal);
+    const ttlMs = Math.min(spec.cacheTtlMs ?? 0, this.options.maxTtlMs);
+    if (ttlMs <= 0) return reader;
+    const pod = spec.pod.uid ? `${spec.pod.uid}|${spec.secretProviderClass}` : '';
+    const republish = pod !== '' && this.pods.get(pod) === true;
+    if (pod) this.pods.set(pod, true);
+    const mayHit = republish || this.options.allowFirstMounts;
+    const identity = cacheIdentityKey(spec);
+    const vault = `${spec.vaultName.toLowerCase()}`;
+    return new CachingReader(reader, this, { identity, prefix: `${identity}#${vault}#`, ttlMs, mayHit, spec });
+  }
+
+  /** One read through the cache (see CachingReader). */
+  async through<T>(
+    scope: ReaderScope,
+    type: ObjectType,
+    name: string,
+    version: string,
+    signal: AbortSignal,
+    read: () => Promise<T>,
+    codec: Codec<T>,
+  ): Promise<T> {
+    const key = `${scope.prefix}${type}/${name.toLowerCase()}/${version.toLowerCase()}`;
+    const { metrics } = this.options;
+    if (scope.mayHit) {
+      const hit = this.cache.fresh<unknown>(key);
+      metrics?.countCacheLookup('keyvault_value', hit !== undefined);
+      if (hit) return codec.decode(hit);
+    }
+    try {
+      const value = await read();
+      const pinned = version !== '';
+      const ttl = pinned ? Math.min(scope.ttlMs * this.options.pinnedTtlFactor, this.options.maxTtlMs) : scope.ttlMs;
+      const fresh = ttl * (JITTER_FLOOR + (1 - JITTER_FLOOR) * this.random());
+      this.cache.store(key, codec.encode(value), fresh, this.options.staleGraceMs);
+      return value;
+    } catch (err) {
+      const failure = fetchErrorClass(err, signal);
+      if (REFUSED.has(failure)) {
+        this.cache.delete(key);
+        // The identity itself was refused: nothing it read before may be served any more.
+        if (failure === 'unauthenticated') this.cache.deletePrefix(`${scope.identity}#`);
+      } else if (STALE_OK.has(failure) && scope.mayHit && this.options.staleGraceMs > 0 && !signal.aborted) {
+        const stale = this.cache.stale<unknown>(key);
+        if (stale) {
+          metrics?.countValueCacheStale?.();
+          // Which object and why, never its value.
+          this.options.logger.warn(
+            {
+              pod: scope.spec.pod.name,
+              namespace: scope.spec.pod.namespace,
+              secretProviderClass: scope.spec.secretProviderClass,
+              vault: scope.spec.vaultName,
+              object: `${type}/${name}`,
+              ageSeconds: Math.round(stale.ageMs / 1000),
+              failure,
+            },
+            'Key Vault could not serve the object: serving the answer this identity last read (within --keyvault-cache-stale-grace)',
+          );
+          return codec.decode(stale.value);
+        }
+      }
+      throw err;
+    }
+  }
+}
+
+interface ReaderScope {
+  identity: string;
+  prefix: string;
+  ttlMs: number;
+  mayHit: boolean;
+  spec: MountSpec;
+}
+
+/** How one kind of answer is kept: its material copied into Buffers, and copied out again for each mount. */
+interface Codec<T> {
+  encode(value: T): StoredValue<unknown>;
+  decode(stored: StoredValue<unknown>): T;
+}
+
+type SecretMeta = Omit<FetchedSecret, 'value'>;
+
+const SECRET_CODEC: Codec<FetchedSecret> = {
+  encode: ({ value, ...meta }) => ({ buffers: [Buffer.from(value, 'utf8')], meta }),
+  decode: (stored) => ({ ...(stored.meta as SecretMeta), value: stored.buffers[0]!.toString('utf8') }),
+};
+
+const CERTIFICATE_CODEC: Codec<FetchedCertificate> = {
+  encode: ({ cer, version }) => ({ buffers: [Buffer.from(cer)], meta: version }),
+  decode: (stored) => ({ cer: new Uint8Array(stored.buffers[0]!), version: stored.meta as string }),
+};
+
+const JWK_PARTS = ['n', 'e', 'x', 'y'] as const;
+
+const KEY_CODEC: Codec<FetchedKey> = {
+  encode: ({ jwk, version }) => ({
+    buffers: JWK_PARTS.map((part) => (jwk[part] ? Buffer.from(jwk[part]) : Buffer.alloc(0))),
+    meta: { version, kty: jwk.kty, crv: jwk.crv, present: JWK_PARTS.map((part) => jwk[part] !== undefined) },
+  }),
+  decode: (stored) => {
+    const meta = stored.meta as { version: string; kty: string | undefined; crv: string | undefined; present: boolean[] };
+    const jwk: FetchedKey['jwk'] = {};
+    if (meta.kty !== undefined) jwk.kty = meta.kty;
+    if (meta.crv !== undefined) jwk.crv = meta.crv;
+    JWK_PARTS.forEach((part, i) => {
+      if (meta.present[i]) jwk[part] = new Uint8Array(stored.buffers[i]!);
+    });
+    return { jwk, version: meta.version };
+  },
+};
+
+class CachingReader implements VaultReader {
+  readonly vaultName: string;
+
+  constructor(
+    private readonly reader: VaultReader,
+    private readonly access: CachingVaultAccess,
+    private readonly scope: ReaderScope,
+  ) {
+    this.vaultName = reader.vaultName;
+  }
+
+  getSecret(name: string, version: string, signal: AbortSignal): Promise<FetchedSecret> {
+    return this.access.through(this.scope, 'secret', name, version, signal, () => this.reader.getSecret(name, version, signal), SECRET_CODEC);
+  }
+
+  getKey(name: string, version: string, signal: AbortSignal): Promise<FetchedKey> {
+    return this.access.through(this.scope, 'key', name, version, signal, () => this.reader.getKey(name, version, signal), KEY_CODEC);
+  }
+
+  getCertificate(name: string, version: string, signal: AbortSignal): Promise<FetchedCertificate> {
+    return this.access.through(this.scope, 'cert', name, version, signal, () => this.reader.getCertificate(name, version, signal), CERTIFICATE_CODEC);
+  }
+
+  /** Listings are not cached: they decide which versions a history mount reads, and each version is cached itself. */
+  listVersions(type: ObjectType, name: string, signal: AbortSignal): Promise<ListedVersion[]> {
+    return this.reader.listVersions(type, name, signal);
+  }
+}
