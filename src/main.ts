@@ -77,6 +77,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     metrics,
     connections,
     maxRequestsPerVault: config.maxRequestsPerVault,
+    ...(config.vaultRequestsPerSecond > 0 ? { requestsPerSecondPerVault: config.vaultRequestsPerSecond } : {}),
     cloudFiles: { dir: config.cloudEnvFileDir },
   });
   // The value cache only when the operator turned it on: off, mounts take exactly the path they take without it.
