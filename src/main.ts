@@ -87,7 +87,6 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       ? new CachingVaultAccess(azureVaults, {
           ...cache,
           maxPods: 10_000,
-          pinnedTtlFactor: 4,
           metrics,
           logger,
         })

@@ -29,8 +29,6 @@ export interface ValueCacheOptions {
   staleGraceMs: number;
   /** Pods (uid and class) remembered to tell a first mount from a republish; the least recently seen go first. */
   maxPods: number;
-  /** Pinned versions (objectVersion set) are kept this many times the class TTL (still bounded by the maximum TTL). */
-  pinnedTtlFactor: number;
   metrics?: ProviderMetrics;
   logger: Logger;
   now?: () => number;
@@ -107,9 +105,10 @@ export class CachingVaultAccess implements VaultAccess {
     }
     try {
       const value = await read();
+      // A pinned version cannot change, so it keeps the whole TTL; the latest version is refreshed a little earlier,
+      // at a random point. Neither is kept past the TTL: the identity's permission can change at any time.
       const pinned = version !== '';
-      const ttl = pinned ? Math.min(scope.ttlMs * this.options.pinnedTtlFactor, this.options.maxTtlMs) : scope.ttlMs;
-      const fresh = ttl * (JITTER_FLOOR + (1 - JITTER_FLOOR) * this.random());
+      const fresh = pinned ? scope.ttlMs : scope.ttlMs * (JITTER_FLOOR + (1 - JITTER_FLOOR) * this.random());
       this.cache.store(key, codec.encode(value), fresh, this.options.staleGraceMs);
       return value;
     } catch (err) {

@@ -105,7 +105,6 @@ function setup(overrides: Partial<ValueCacheOptions> = {}): { vault: FakeVault; 
     allowFirstMounts: false,
     staleGraceMs: 0,
     maxPods: 1000,
-    pinnedTtlFactor: 4,
     metrics,
     logger,
     now: () => clock.now,
@@ -297,17 +296,19 @@ describe('Key Vault value cache', () => {
     expect(vault.reads - before).toBeLessThan(10);
   });
 
-  test('a pinned version is kept longer, still within the operator maximum', async () => {
-    const { vault, access, clock } = setup();
+  test('a pinned version keeps the whole TTL (the latest is refreshed earlier, at random), never more', async () => {
+    const { vault, access, clock } = setup({ random: () => 0 });
     const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
     vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
-    const pinned = async (): Promise<void> => void (await (await access.open(spec('p1', mi), signal)).getSecret('db', 'v1', signal));
-    await pinned();
-    clock.now += 200_000; // beyond the class TTL, within 4x and the 300 s maximum
-    await pinned();
-    expect(vault.reads).toBe(1);
-    clock.now += 100_001;
-    await pinned();
-    expect(vault.reads).toBe(2);
+    const get = async (version: string): Promise<void> => void (await (await access.open(spec('p1', mi), signal)).getSecret('db', version, signal));
+    await get('v1');
+    await get('');
+    clock.now += 50_000; // past 0.8 of the TTL: the latest is due, the pinned version is not
+    await get('v1');
+    await get('');
+    expect(vault.reads).toBe(3);
+    clock.now += 10_000; // the TTL
+    await get('v1');
+    expect(vault.reads).toBe(4);
   });
 });
