@@ -8,6 +8,7 @@ import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
 import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
 import { CachingVaultAccess } from './keyvault/cached-vault-access';
 import { AzureVaultAccess } from './keyvault/vault-access';
+import { createKubeFeatures, type KubeFeatures } from './kube/features';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
 import { PrometheusMetrics } from './observability/prometheus';
@@ -18,6 +19,23 @@ import { startMetricsServer } from './server/metrics-http';
 import { createSocketProbe } from './server/socket-probe';
 
 export function main(argv: string[]): void {
+  if (argv[0] === 'check') {
+    // The operator's check of SecretProviderClasses, not the server: loaded only when asked for.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { runCheck } = require('./cli/check') as typeof import('./cli/check');
+    runCheck(argv.slice(1), {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+      env: process.env,
+    }).then(
+      (code) => process.exit(code),
+      (err: unknown) => {
+        process.stderr.write(`check: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.exit(2);
+      },
+    );
+    return;
+  }
   const parsed = parseCommandLine(argv);
   if (parsed.kind === 'error') {
     process.stderr.write(`${parsed.message}\n`);
@@ -91,6 +109,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
           logger,
         })
       : azureVaults;
+  const kube = kubeFeatures(config, logger, metrics, userAgentPrefix);
   const mounts = new MountService(
     vaults,
     {
@@ -99,8 +118,10 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
       maxParallelFetches: config.maxFetchesPerMount,
       ...(cache.maxTtlMs > 0 ? { maxCacheTtlMs: cache.maxTtlMs } : {}),
+      hooks: kube.hooks,
     },
     logger,
+    metrics,
   );
 
   logger.info(
@@ -115,6 +136,9 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       credentialCacheSize: config.credentialCacheSize,
       cloudEnvFileDir: config.cloudEnvFileDir,
       ...(cache.maxTtlMs > 0 ? { keyVaultCache: cache } : {}),
+      rotationFailureEvents: config.rotationFailureEvents,
+      workloadIdentityFromServiceAccount: config.workloadIdentityFromServiceAccount,
+      nodeIdentityPolicy: config.nodeIdentityPolicy,
     },
     'starting Azure Key Vault provider',
   );
@@ -141,7 +165,24 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     await Promise.all([metricsServer.close(), healthz?.close()]);
     throw err;
   }
-  handleSignals(server, [healthz, metricsServer], config, logger);
+  handleSignals(server, [healthz, metricsServer], config, logger, () => kube.close());
+}
+
+/**
+ * The Kubernetes-aware features. With all of them off (the default) no API client is configured and no call is made:
+ * what remains is the node identity policy's "allow", which only logs once per class that uses a node identity.
+ */
+function kubeFeatures(config: ProviderConfig, logger: Logger, metrics: PrometheusMetrics, userAgent: string): KubeFeatures {
+  return createKubeFeatures(
+    {
+      kubeconfig: config.kubeconfig,
+      rotationFailureEvents: config.rotationFailureEvents,
+      workloadIdentityFromServiceAccount: config.workloadIdentityFromServiceAccount,
+      nodeIdentityPolicy: config.nodeIdentityPolicy,
+      nodeIdentityAllowedNamespaceLabel: config.nodeIdentityAllowedNamespaceLabel,
+    },
+    { logger, registry: metrics.registry, userAgent, env: process.env },
+  );
 }
 
 /** The reference supports only Prometheus; any other backend is a configuration mistake worth failing on. */
@@ -152,7 +193,14 @@ function createMetrics(config: ProviderConfig): PrometheusMetrics {
   return new PrometheusMetrics();
 }
 
-function handleSignals(server: RunningServer, httpEndpoints: RunningHttpEndpoint[], config: ProviderConfig, logger: Logger): void {
+function handleSignals(
+  server: RunningServer,
+  httpEndpoints: RunningHttpEndpoint[],
+  config: ProviderConfig,
+  logger: Logger,
+  /** Last: events of the final mounts still being posted. */
+  closeKube: () => Promise<void>,
+): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
@@ -163,6 +211,7 @@ function handleSignals(server: RunningServer, httpEndpoints: RunningHttpEndpoint
       .then(async ({ drained }) => {
         // /healthz answers 503 while the mounts drain; the HTTP ports close only once the socket is gone.
         await Promise.all(httpEndpoints.map((endpoint) => endpoint.close()));
+        await closeKube();
         logger.info({ drained }, 'stopped');
         process.exit(0);
       })

@@ -7,6 +7,7 @@
  */
 
 import { isIP } from 'node:net';
+import { parseNamespaceLabel, type NamespaceLabel } from '../kube/node-identity-policy';
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -46,6 +47,15 @@ export interface ProviderConfig {
   };
   /** Key Vault requests sent per second to one vault from this node (a token bucket); 0 = no rate bound. */
   vaultRequestsPerSecond: number;
+  /** Kubeconfig file for the Kubernetes API; '' = the pod's in-cluster configuration. */
+  kubeconfig: string;
+  /** Post a Warning event on the pod when a rotation (a mount after a successful one) fails. */
+  rotationFailureEvents: boolean;
+  /** Classes that select no identity take clientID/tenantID from the service account's workload identity annotations. */
+  workloadIdentityFromServiceAccount: boolean;
+  /** 'deny' refuses useVMManagedIdentity and usePodIdentity (except in namespaces with the label below). */
+  nodeIdentityPolicy: 'allow' | 'deny';
+  nodeIdentityAllowedNamespaceLabel: NamespaceLabel | undefined;
 }
 
 export type ParsedCommandLine =
@@ -89,6 +99,12 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   // Off: a class's cacheTTL is then ignored, and every mount reads Key Vault as without the cache.
   keyVaultCache: { maxTtlMs: 0, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, allowFirstMounts: false, staleGraceMs: 0 },
   vaultRequestsPerSecond: 0,
+  // Off: the provider calls no Kubernetes API unless one of these is turned on.
+  kubeconfig: '',
+  rotationFailureEvents: false,
+  workloadIdentityFromServiceAccount: false,
+  nodeIdentityPolicy: 'allow',
+  nodeIdentityAllowedNamespaceLabel: undefined,
 }) as ProviderConfig;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -122,6 +138,17 @@ const FLAGS: Record<string, FlagSpec> = {
   'keyvault-cache-stale-grace': { type: 'duration', apply: (c, v) => (c.keyVaultCache.staleGraceMs = parseDuration(v)) },
   'max-requests-per-second-per-vault': { type: 'int', apply: (c, v) => (c.vaultRequestsPerSecond = parseNonNegativeInt(v)) },
   'cloud-env-file-dir': { type: 'string', apply: (c, v) => (c.cloudEnvFileDir = parseAbsoluteDir(v)) },
+  kubeconfig: { type: 'string', apply: (c, v) => (c.kubeconfig = v) },
+  'rotation-failure-events': { type: 'bool', apply: (c, v) => (c.rotationFailureEvents = parseBool(v)) },
+  'workload-identity-from-service-account': {
+    type: 'bool',
+    apply: (c, v) => (c.workloadIdentityFromServiceAccount = parseBool(v)),
+  },
+  'node-identity-policy': { type: 'string', apply: (c, v) => (c.nodeIdentityPolicy = parseNodeIdentityPolicy(v)) },
+  'node-identity-allowed-namespace-label': {
+    type: 'string',
+    apply: (c, v) => (c.nodeIdentityAllowedNamespaceLabel = v === '' ? undefined : parseNamespaceLabel(v)),
+  },
 };
 
 /** Flags the reference accepts that we take and ignore (klog's, and its pprof switch), so old manifests still start. */
@@ -192,6 +219,12 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
     return { kind: 'error', message: (err as Error).message };
   }
   if (wantVersion) return { kind: 'version' };
+  if (config.nodeIdentityAllowedNamespaceLabel && config.nodeIdentityPolicy !== 'deny') {
+    return {
+      kind: 'error',
+      message: '--node-identity-allowed-namespace-label has an effect only with --node-identity-policy=deny: set both, or neither',
+    };
+  }
   return { kind: 'run', config, ignoredFlags };
 }
 
@@ -212,6 +245,11 @@ export function parseEndpoint(value: string): Endpoint {
 export function parseBool(value: string): boolean {
   if (!BOOL_WORDS.has(value)) throw new Error('expected true or false');
   return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value);
+}
+
+function parseNodeIdentityPolicy(value: string): 'allow' | 'deny' {
+  if (value !== 'allow' && value !== 'deny') throw new Error('expected allow or deny');
+  return value;
 }
 
 function parseNonNegativeInt(value: string): number {

@@ -60,8 +60,9 @@ export interface BoundedHttpOptions {
    */
   describeTransportErrors?: boolean;
   /**
-   * The process's shared keep-alive agent for a URL (the same proxy rules as the SDK's). Without it every credential's
-   * client kept its own connections (and proxy tunnels) open: a thousand short-lived identities, a thousand sockets.
+   * The process's shared keep-alive agent for a URL, routed by the reference's (Go's) proxy rules. Without it every
+   * credential's client kept its own connections (and proxy tunnels) open: a thousand short-lived identities, a
+   * thousand sockets.
    */
   agentFor?: (url: string) => Agent;
 }

@@ -9,7 +9,7 @@
  * unless the operator allows otherwise; only its later (republish) mounts may be answered from memory.
  */
 import type { Logger } from '../observability/logger';
-import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultAccess, VaultReader } from '../mount/ports';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultAccess, VaultReader } from '../mount/ports';
 import type { MountSpec, ObjectType } from '../mount/types';
 import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
@@ -82,7 +82,9 @@ export class CachingVaultAccess implements VaultAccess {
     if (pod) this.pods.set(pod, true);
     const mayHit = republish || this.options.allowFirstMounts;
     const identity = cacheIdentityKey(spec);
-    const vault = `${spec.vaultName.toLowerCase()}`;
+    // The vault this reader reads (an object with its own keyvaultName opens a reader for that vault): with the cloud
+    // in the identity key, the name is the vault's URL.
+    const vault = spec.vaultName.toLowerCase();
     return new CachingReader(reader, this, { identity, prefix: `${identity}#${vault}#`, ttlMs, mayHit, spec });
   }
 
@@ -156,34 +158,113 @@ interface Codec<T> {
   decode(stored: StoredValue<unknown>): T;
 }
 
-type SecretMeta = Omit<FetchedSecret, 'value'>;
+/**
+ * A version's tags and attributes travel with its answer, so a hit writes the same writeTags and writeAttributes files
+ * as a read. Tags are the user's data like the value: kept as JSON in a Buffer (zeroed with the entry), never logged.
+ */
+interface StoredMetadata {
+  /** Index of the tags' JSON among the entry's buffers. */
+  tags: number;
+  enabled: boolean | undefined;
+  times: Array<number | undefined>;
+}
+
+const TIMES = ['createdOn', 'updatedOn', 'expiresOn', 'notBefore'] as const;
+
+function encodeMetadata(metadata: ObjectMetadata | undefined, buffers: Buffer[]): StoredMetadata | undefined {
+  if (!metadata) return undefined;
+  buffers.push(Buffer.from(JSON.stringify(metadata.tags), 'utf8'));
+  return { tags: buffers.length - 1, enabled: metadata.enabled, times: TIMES.map((t) => metadata[t]?.getTime()) };
+}
+
+/** A fresh copy for each mount: nothing a mount does to what it got can change the stored answer. */
+function decodeMetadata(stored: StoredMetadata | undefined, buffers: Buffer[]): ObjectMetadata | undefined {
+  if (!stored) return undefined;
+  const date = (t: number | undefined): Date | undefined => (t === undefined ? undefined : new Date(t));
+  const [createdOn, updatedOn, expiresOn, notBefore] = stored.times.map(date);
+  return {
+    tags: JSON.parse(buffers[stored.tags]!.toString('utf8')) as Record<string, string>,
+    enabled: stored.enabled,
+    createdOn,
+    updatedOn,
+    expiresOn,
+    notBefore,
+  };
+}
+
+/** Spreads `metadata` into a fetched answer only when the read had it (the optional field stays absent otherwise). */
+function withMetadata<T extends object>(answer: T, metadata: ObjectMetadata | undefined): T & { metadata?: ObjectMetadata } {
+  return metadata ? { ...answer, metadata } : answer;
+}
+
+interface SecretMeta {
+  version: string;
+  contentType: string | undefined;
+  certificateKeyId: string | undefined;
+  metadata: StoredMetadata | undefined;
+}
 
 const SECRET_CODEC: Codec<FetchedSecret> = {
-  encode: ({ value, ...meta }) => ({ buffers: [Buffer.from(value, 'utf8')], meta }),
-  decode: (stored) => ({ ...(stored.meta as SecretMeta), value: stored.buffers[0]!.toString('utf8') }),
+  encode: ({ value, version, contentType, certificateKeyId, metadata }) => {
+    const buffers = [Buffer.from(value, 'utf8')];
+    const meta: SecretMeta = { version, contentType, certificateKeyId, metadata: encodeMetadata(metadata, buffers) };
+    return { buffers, meta };
+  },
+  decode: (stored) => {
+    const { version, contentType, certificateKeyId, metadata } = stored.meta as SecretMeta;
+    const secret: FetchedSecret = { value: stored.buffers[0]!.toString('utf8'), version, contentType, certificateKeyId };
+    return withMetadata(secret, decodeMetadata(metadata, stored.buffers));
+  },
 };
 
+interface CertificateMeta {
+  version: string;
+  metadata: StoredMetadata | undefined;
+}
+
 const CERTIFICATE_CODEC: Codec<FetchedCertificate> = {
-  encode: ({ cer, version }) => ({ buffers: [Buffer.from(cer)], meta: version }),
-  decode: (stored) => ({ cer: new Uint8Array(stored.buffers[0]!), version: stored.meta as string }),
+  encode: ({ cer, version, metadata }) => {
+    const buffers = [Buffer.from(cer)];
+    const meta: CertificateMeta = { version, metadata: encodeMetadata(metadata, buffers) };
+    return { buffers, meta };
+  },
+  decode: (stored) => {
+    const { version, metadata } = stored.meta as CertificateMeta;
+    return withMetadata({ cer: new Uint8Array(stored.buffers[0]!), version }, decodeMetadata(metadata, stored.buffers));
+  },
 };
 
 const JWK_PARTS = ['n', 'e', 'x', 'y'] as const;
 
+interface KeyMeta {
+  version: string;
+  kty: string | undefined;
+  crv: string | undefined;
+  present: boolean[];
+  metadata: StoredMetadata | undefined;
+}
+
 const KEY_CODEC: Codec<FetchedKey> = {
-  encode: ({ jwk, version }) => ({
-    buffers: JWK_PARTS.map((part) => (jwk[part] ? Buffer.from(jwk[part]) : Buffer.alloc(0))),
-    meta: { version, kty: jwk.kty, crv: jwk.crv, present: JWK_PARTS.map((part) => jwk[part] !== undefined) },
-  }),
+  encode: ({ jwk, version, metadata }) => {
+    const buffers = JWK_PARTS.map((part) => (jwk[part] ? Buffer.from(jwk[part]) : Buffer.alloc(0)));
+    const meta: KeyMeta = {
+      version,
+      kty: jwk.kty,
+      crv: jwk.crv,
+      present: JWK_PARTS.map((part) => jwk[part] !== undefined),
+      metadata: encodeMetadata(metadata, buffers),
+    };
+    return { buffers, meta };
+  },
   decode: (stored) => {
-    const meta = stored.meta as { version: string; kty: string | undefined; crv: string | undefined; present: boolean[] };
+    const meta = stored.meta as KeyMeta;
     const jwk: FetchedKey['jwk'] = {};
     if (meta.kty !== undefined) jwk.kty = meta.kty;
     if (meta.crv !== undefined) jwk.crv = meta.crv;
     JWK_PARTS.forEach((part, i) => {
       if (meta.present[i]) jwk[part] = new Uint8Array(stored.buffers[i]!);
     });
-    return { jwk, version: meta.version };
+    return withMetadata({ jwk, version: meta.version }, decodeMetadata(meta.metadata, stored.buffers));
   },
 };
 

@@ -1,5 +1,6 @@
 /**
- * HTTPS connections to Key Vault, kept alive and shared by every reader (all mounts, all identities) of the process.
+ * HTTPS connections to Key Vault and Entra ID, kept alive and shared by every reader and credential (all mounts, all
+ * identities) of the process.
  *
  * Why not the SDK's own: each SDK client keeps its own connection pool, and behind HTTPS_PROXY it uses a proxy agent
  * without keep-alive, so every request opened a new CONNECT tunnel and a new TLS session (AKS clusters with an egress
@@ -7,8 +8,8 @@
  *
  * Which requests go through the proxy follows the reference provider's (Go's) rules, in proxy-rules.ts: HTTPS_PROXY
  * only, NO_PROXY with subdomains, `*`, addresses and CIDR ranges. A cluster's Key Vault traffic takes the same route
- * as it did with the reference. (Entra ID token requests are made by @azure/identity through the SDK's own proxy
- * policy; see the README for where its rules differ.)
+ * as it did with the reference. Entra ID token requests use these agents too (bounded-http.ts sets the agent after the
+ * SDK's proxy policy has run), so the SDK's own rules, which differ, never choose a route.
  */
 import type { Agent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';

@@ -9,7 +9,7 @@ import { ProviderError } from '../errors';
 import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
 import { isRenewable } from '../identity/caching-credential';
 import { isRestError } from '@azure/core-rest-pipeline';
-import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, VaultReader } from '../mount/ports';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultReader } from '../mount/ports';
 import type { ObjectType } from '../mount/types';
 import { describeRead, toProviderError, type ReadContext } from './errors';
 import { keyVaultMetricsPolicy } from './metrics-policy';
@@ -92,6 +92,7 @@ export class KeyVaultReader implements VaultReader {
         version: secret.properties.version ?? version,
         contentType: secret.properties.contentType,
         certificateKeyId: secret.properties.certificateKeyId,
+        metadata: metadataOf(secret.properties),
       };
     });
   }
@@ -101,7 +102,7 @@ export class KeyVaultReader implements VaultReader {
       const key = await (await this.keyClient()).getKey(name, { version: version || undefined, abortSignal });
       if (!key.key) throw this.missing('key', name, 'has no key material');
       const { kty, crv, n, e, x, y } = key.key;
-      return { jwk: { kty, crv, n, e, x, y }, version: key.properties.version ?? version };
+      return { jwk: { kty, crv, n, e, x, y }, version: key.properties.version ?? version, metadata: metadataOf(key.properties) };
     });
   }
 
@@ -112,7 +113,7 @@ export class KeyVaultReader implements VaultReader {
         ? await client.getCertificateVersion(name, version, { abortSignal })
         : await client.getCertificate(name, { abortSignal });
       if (!certificate.cer) throw this.missing('certificate', name, 'has no certificate (cer) content yet');
-      return { cer: certificate.cer, version: certificate.properties.version ?? version };
+      return { cer: certificate.cer, version: certificate.properties.version ?? version, metadata: metadataOf(certificate.properties) };
     });
   }
 
@@ -347,3 +348,15 @@ async function collectPages<P, T>(
   }
 }
 
+
+/** What the SDKs' property objects (secret, key, certificate alike) say about a version besides its content. */
+function metadataOf(p: {
+  tags?: Record<string, string>;
+  enabled?: boolean;
+  createdOn?: Date;
+  updatedOn?: Date;
+  expiresOn?: Date;
+  notBefore?: Date;
+}): ObjectMetadata {
+  return { tags: { ...(p.tags ?? {}) }, enabled: p.enabled, createdOn: p.createdOn, updatedOn: p.updatedOn, expiresOn: p.expiresOn, notBefore: p.notBefore };
+}

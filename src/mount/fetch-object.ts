@@ -3,9 +3,11 @@ import { convertCertificateSecret } from '../content/certificate-secret';
 import { certificatePemFromDer } from '../content/certificate';
 import { decodeSecretValue } from '../content/encoding';
 import { publicKeyPemFromJwk } from '../content/jwk';
+import type { JSONValue } from '@jmespath-community/jmespath';
 import { mapBounded } from './concurrency';
-import { describeObject } from './objects';
-import type { VaultReader } from './ports';
+import { extractJsonPath } from './json-paths';
+import { ATTRIBUTES_FILE_SUFFIX, describeObject, objectId, TAGS_FILE_SUFFIX } from './objects';
+import type { ObjectMetadata, VaultReader } from './ports';
 import type { ObjectSpec } from './types';
 import { selectVersionHistory } from './version-history';
 
@@ -18,6 +20,8 @@ export interface ContentOptions {
 export interface ObjectFile {
   path: string;
   contents: Buffer;
+  /** Its own mode (a jsonPaths entry's filePermission); undefined = the object's. */
+  mode?: number;
 }
 
 export interface FetchedObject {
@@ -45,12 +49,20 @@ export async function fetchObject(
   options: ContentOptions,
   signal: AbortSignal,
 ): Promise<FetchedObject> {
-  const id = `${object.type}/${object.name}`;
+  const id = objectId(object);
   if (object.versionHistory <= 1) {
     const converted = await fetchAndConvert(reader, object, object.version, options, signal, describeObject(object));
     return {
-      files: filesOf(object.fileName, converted),
-      versions: [{ id, version: converted.version }],
+      files: [
+        ...(object.writeObject ? filesOf(object.fileName, converted) : []),
+        ...(converted.extracts ?? []),
+        ...metadataFiles(object, converted.metadata),
+      ],
+      // An extracted field's version is its secret's: it changes exactly when the secret gets a new version.
+      versions: [
+        { id, version: converted.version },
+        ...object.jsonPaths.map((j) => ({ id: `${id}#${j.fileName}`, version: converted.version })),
+      ],
       warnings: converted.warnings,
     };
   }
@@ -73,6 +85,9 @@ interface Converted {
   content: Buffer;
   certificates?: Buffer;
   privateKey?: Buffer;
+  metadata?: ObjectMetadata;
+  /** The jsonPaths files, when the object has any. */
+  extracts?: ObjectFile[];
   /** Already prefixed with the object (and version) they are about. */
   warnings: string[];
 }
@@ -96,7 +111,12 @@ async function fetchAndConvert(
   switch (object.type) {
     case 'secret': {
       const secret = await reader.getSecret(object.name, version, signal);
-      return convert(subject, () => {
+      return withMetadata(secret.metadata, convert(subject, () => {
+        if (object.jsonPaths.length > 0) {
+          if (secret.certificateKeyId) throw new ContentError('it backs a certificate, so its value is not JSON and jsonPaths cannot be applied');
+          const content = decodeSecretValue(secret.value, object.encoding);
+          return { version: secret.version, content, extracts: extractFields(object, content), warnings: [] };
+        }
         if (!secret.certificateKeyId) {
           return { version: secret.version, content: decodeSecretValue(secret.value, object.encoding), warnings: [] };
         }
@@ -105,25 +125,70 @@ async function fetchAndConvert(
           { format: object.format, encoding: object.encoding, ...options },
         );
         return { ...result, version: secret.version, warnings: result.warnings.map((w) => `${subject}: ${w}`) };
-      });
+      }));
     }
     case 'key': {
       const key = await reader.getKey(object.name, version, signal);
-      return convert(subject, () => ({
+      return withMetadata(key.metadata, convert(subject, () => ({
         version: key.version,
         content: Buffer.from(publicKeyPemFromJwk(key.jwk)),
         warnings: [],
-      }));
+      })));
     }
     case 'cert': {
       const cert = await reader.getCertificate(object.name, version, signal);
-      return convert(subject, () => ({
+      return withMetadata(cert.metadata, convert(subject, () => ({
         version: cert.version,
         content: Buffer.from(certificatePemFromDer(cert.cer)),
         warnings: [],
-      }));
+      })));
     }
   }
+}
+
+function withMetadata(metadata: ObjectMetadata | undefined, converted: Converted): Converted {
+  return metadata ? { ...converted, metadata } : converted;
+}
+
+/**
+ * writeTags and writeAttributes files: JSON with sorted keys, so the bytes change only when a tag or attribute does.
+ * Tag values are the user's data like the secret itself: written to the file, never to a log or message.
+ */
+function metadataFiles(object: ObjectSpec, metadata: ObjectMetadata | undefined): ObjectFile[] {
+  const files: ObjectFile[] = [];
+  if (object.writeTags) {
+    const tags = metadata?.tags ?? {};
+    const sorted = Object.fromEntries(Object.keys(tags).sort().map((k) => [k, tags[k]]));
+    files.push({ path: `${object.fileName}${TAGS_FILE_SUFFIX}`, contents: Buffer.from(`${JSON.stringify(sorted)}\n`) });
+  }
+  if (object.writeAttributes) {
+    const time = (d: Date | undefined): string | null => (d ? d.toISOString() : null);
+    const attributes = {
+      enabled: metadata?.enabled ?? true,
+      created: time(metadata?.createdOn),
+      updated: time(metadata?.updatedOn),
+      expires: time(metadata?.expiresOn),
+      notBefore: time(metadata?.notBefore),
+    };
+    files.push({ path: `${object.fileName}${ATTRIBUTES_FILE_SUFFIX}`, contents: Buffer.from(`${JSON.stringify(attributes)}\n`) });
+  }
+  return files;
+}
+
+/** The jsonPaths files of a secret's (decoded) value. Messages name the path, never what the secret holds. */
+function extractFields(object: ObjectSpec, content: Buffer): ObjectFile[] {
+  let document: JSONValue;
+  try {
+    document = JSON.parse(content.toString('utf8')) as JSONValue;
+  } catch {
+    // V8's message quotes the text it could not parse: the secret itself.
+    throw new ContentError('its value is not JSON, so jsonPaths cannot be applied: store the secret as a JSON document');
+  }
+  return object.jsonPaths.map((j, i) => {
+    const result = extractJsonPath(document, j.path);
+    if ('problem' in result) throw new ContentError(`jsonPaths[${i}] path ${JSON.stringify(j.path.slice(0, 100))} ${result.problem}`);
+    return { path: j.fileName, contents: Buffer.from(result.text), ...(j.filePermission !== undefined ? { mode: j.filePermission } : {}) };
+  });
 }
 
 /** Runs a pure conversion, turning its ContentError into a mount error that names the object (and version). */

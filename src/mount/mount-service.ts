@@ -2,13 +2,15 @@ import { ProviderError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { mapBounded } from './concurrency';
 import { ParameterParser } from './off-thread';
-import { fetchObject, type ContentOptions } from './fetch-object';
-import { describeObject, filesOf, shadowedWarning } from './objects';
+import { fetchObject, type ContentOptions, type FetchedObject } from './fetch-object';
+import { describeObject, filesOf, objectId, shadowedWarning } from './objects';
 import { POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
+import type { MountHooks } from './hooks';
 import { FilePathRegistry } from './paths';
-import type { VaultAccess } from './ports';
+import type { ProviderMetrics } from '../observability/metrics';
+import type { VaultAccess, VaultReader } from './ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
-import type { MountSpec } from './types';
+import type { MountSpec, ObjectSpec } from './types';
 
 export interface MountOptions extends ContentOptions {
   /** `--cloud-name`, for SecretProviderClasses without cloudName. */
@@ -17,6 +19,8 @@ export interface MountOptions extends ContentOptions {
   maxParallelFetches: number;
   /** The longest cacheTTL a SecretProviderClass may set; absent = the Key Vault value cache is off. */
   maxCacheTtlMs?: number;
+  /** The Kubernetes-aware features that are on; none by default. */
+  hooks?: MountHooks;
 }
 
 export interface MountFile {
@@ -32,6 +36,12 @@ export interface MountResult {
 
 /** The driver rejects responses above its receive limit (4 MiB by default, `--max-call-recv-msg-size`). */
 const DRIVER_DEFAULT_RECEIVE_LIMIT = 4 * 1024 * 1024;
+/**
+ * The object version an optional object that Key Vault does not have is reported with: the driver stores it with the
+ * others, so a later mount (and the rotation reconciler) sees the object go missing and come back. Key Vault versions
+ * are 32 hex digits, so it is never a real one.
+ */
+export const OPTIONAL_NOT_FOUND_VERSION = 'not-found';
 /** Above this, syncing the volume to a Kubernetes Secret fails (etcd's object size limit). */
 const SECRET_SYNC_LIMIT = 1024 * 1024;
 
@@ -46,6 +56,7 @@ export class MountService {
     private readonly vaults: VaultAccess,
     private readonly options: MountOptions,
     private readonly logger: Logger,
+    private readonly metrics?: ProviderMetrics,
   ) {}
 
   async mount(raw: RawMountRequest, signal: AbortSignal): Promise<MountResult> {
@@ -55,12 +66,16 @@ export class MountService {
     try {
       const request = decodeMountRequest(raw);
       attributes = request.attributes;
+      const hooks = this.options.hooks;
+      const prepared = hooks?.prepare ? await hooks.prepare(request.attributes, request.secrets, signal) : request.attributes;
       // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
-      spec = await this.parser.parse(request.attributes, request.secrets, {
+      spec = await this.parser.parse(prepared, request.secrets, {
         cloudName: this.options.defaultCloudName,
         ...(this.options.maxCacheTtlMs ? { maxCacheTtlMs: this.options.maxCacheTtlMs } : {}),
       });
+      if (hooks?.admit) await hooks.admit(spec, signal);
       const result = await this.fetchAll(spec, request.defaultMode, signal);
+      hooks?.succeeded?.(attributes, spec);
       // At -v=2 and above: every rotation of every pod mounts again, and a line each at the default would flood.
       this.logger.debug(
         {
@@ -88,6 +103,7 @@ export class MountService {
         },
         'mount failed',
       );
+      if (attributes) this.options.hooks?.failed?.(attributes, spec, error);
       throw error;
     }
   }
@@ -96,9 +112,19 @@ export class MountService {
     for (const warning of spec.warnings) this.logger.warn(mountFields(spec), warning);
     if (spec.objects.length === 0) return { files: [], objectVersions: [] };
 
-    const reader = await this.vaults.open(spec, signal);
-    const fetched = await mapBounded(spec.objects, this.options.maxParallelFetches, signal, (object, objectSignal) =>
-      fetchObject(reader, object, this.options, objectSignal),
+    // One reader per vault the objects name (the class's, and each object's own keyvaultName), all with the class's
+    // identity and cloud: each vault keeps its own reader, request bound and shared reads, as for any other mount.
+    const readers = new Map<string, Promise<VaultReader>>();
+    const readerFor = (vaultName: string): Promise<VaultReader> => {
+      let reader = readers.get(vaultName.toLowerCase());
+      if (!reader) {
+        reader = this.vaults.open(vaultName === spec.vaultName ? spec : { ...spec, vaultName }, signal);
+        readers.set(vaultName.toLowerCase(), reader);
+      }
+      return reader;
+    };
+    const fetched = await mapBounded(spec.objects, this.options.maxParallelFetches, signal, async (object, objectSignal) =>
+      this.fetchOne(await readerFor(object.vaultName || spec.vaultName), object, spec, objectSignal),
     );
 
     const files = new Map<string, MountFile>();
@@ -120,7 +146,7 @@ export class MountService {
         }
         if (separate) separateFiles.add(file.path);
         files.delete(file.path);
-        files.set(file.path, { path: file.path, mode: object.filePermission ?? defaultMode, contents: file.contents });
+        files.set(file.path, { path: file.path, mode: file.mode ?? object.filePermission ?? defaultMode, contents: file.contents });
       }
       objectVersions.push(...result.versions);
     });
@@ -142,6 +168,26 @@ export class MountService {
       this.logger.debug({ ...mountFields(spec), bytes: totalBytes }, 'mount content exceeds 1 MiB: it cannot be synced to a Kubernetes Secret');
     }
     return { files: [...files.values()], objectVersions };
+  }
+
+  /**
+   * One object's files. An optional object is left out only when Key Vault answered 404 (the secret, key, certificate
+   * or version does not exist): a 401, 403, 429 or 5xx says nothing about whether it exists, and mounting without it
+   * then would hide an outage or a lost permission behind a missing file, so those still fail the mount.
+   */
+  private async fetchOne(reader: VaultReader, object: ObjectSpec, spec: MountSpec, signal: AbortSignal): Promise<FetchedObject> {
+    try {
+      return await fetchObject(reader, object, this.options, signal);
+    } catch (err) {
+      if (!object.optional || !(err instanceof ProviderError) || err.status !== 'NotFound' || signal.aborted) throw err;
+      this.metrics?.countOptionalObjectSkipped(object.type);
+      this.logger.warn(
+        { ...mountFields(spec), object: describeObject(object) },
+        `${describeObject(object)} is optional and was not found in Key Vault "${object.vaultName || spec.vaultName}": ` +
+          'the mount goes on without its file',
+      );
+      return { files: [], versions: [{ id: objectId(object), version: OPTIONAL_NOT_FOUND_VERSION }], warnings: [] };
+    }
   }
 
   /** Every failure leaves as a ProviderError; an abort says whether the deadline passed or the driver cancelled. */

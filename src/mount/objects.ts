@@ -1,7 +1,9 @@
 import { isAlias, isScalar, parseDocument, visit, type Node } from 'yaml';
 import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
-import type { ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
+import { checkJsonPath } from './json-paths';
+import type { JsonPathSpec, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
+import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import { yamlInt32 } from './yaml-int';
 
 const OBJECT_TYPES: readonly ObjectType[] = ['secret', 'key', 'cert'];
@@ -16,7 +18,26 @@ const KNOWN_FIELDS = new Set([
   'objectFormat',
   'objectEncoding',
   'filePermission',
+  'optional',
+  'keyvaultName',
+  'jsonPaths',
+  'writeObject',
+  'writeTags',
+  'writeAttributes',
 ]);
+export const TAGS_FILE_SUFFIX = '.tags.json';
+export const ATTRIBUTES_FILE_SUFFIX = '.attributes.json';
+const JSON_PATH_FIELDS = new Set(['path', 'objectAlias', 'filePermission']);
+/** Extractions one object may have: far more than a JSON secret has fields worth a file. */
+export const MAX_JSON_PATHS = 100;
+/**
+ * Fields this provider added to what the reference knows. The reference ignores unknown fields, so a misspelt old
+ * field only warns (manifests mount today with it); a misspelt new field ("keyVaultName", "Optional") would silently
+ * read the wrong vault or fail on a deleted secret, and no manifest depends on it yet, so it fails.
+ */
+const OPT_IN_FIELDS = ['optional', 'keyvaultName', 'jsonPaths', 'writeObject', 'writeTags', 'writeAttributes'];
+const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 /** Key Vault object names: 1-127 letters, digits and dashes. */
 const OBJECT_NAME = /^[0-9A-Za-z-]{1,127}$/;
 /** Key Vault version ids are 32 hex digits; we only insist on the character set and leave the rest to the vault. */
@@ -100,7 +121,13 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
     if (!isMapping(fields)) {
       throw invalidArgument(`${where} must be a YAML mapping with at least objectName and objectType`);
     }
-    for (const key of Object.keys(fields)) if (!KNOWN_FIELDS.has(key)) unknownFields.push(`${where}.${key}`);
+    for (const key of Object.keys(fields)) {
+      if (KNOWN_FIELDS.has(key)) continue;
+      // AWS's provider spells it jmesPath (or jmespath): who migrates from there gets told ours.
+      const meant = OPT_IN_FIELDS.find((f) => f.toLowerCase() === key.toLowerCase() || (f === 'jsonPaths' && /^jmespaths?$/i.test(key)));
+      if (meant) throw invalidArgument(`${where}: "${key.slice(0, 40)}" is not a field: the field is spelt ${meant}`);
+      unknownFields.push(`${where}.${key}`);
+    }
     const object = parseObject(fields, index, warnings);
     for (const path of filesOf(object)) {
       const earlier = paths.claim(path, describeObject(object));
@@ -136,25 +163,44 @@ export function shadowedWarning(path: string, earlier: string, later: string): s
   );
 }
 
-/** "objects.array[1] (secret "db-password")": how messages name an object. */
-export function describeObject(object: Pick<ObjectSpec, 'index' | 'type' | 'name'>): string {
-  return `objects.array[${object.index}] (${object.type} "${object.name}")`;
+/** "objects.array[1] (secret "db-password")": how messages name an object (and its vault when it has its own). */
+export function describeObject(object: Pick<ObjectSpec, 'index' | 'type' | 'name'> & { vaultName?: string }): string {
+  const vault = object.vaultName ? ` in Key Vault "${object.vaultName}"` : '';
+  return `objects.array[${object.index}] (${object.type} "${object.name}"${vault})`;
+}
+
+/**
+ * The `object_version` id of an object: `<type>/<name>` as the reference writes it; an object with its own vault
+ * `<type>/<vault>/<name>`, so the same name in two vaults gives two ids (a vault name has no "/").
+ */
+export function objectId(object: Pick<ObjectSpec, 'type' | 'name' | 'vaultName'>): string {
+  return object.vaultName ? `${object.type}/${object.vaultName}/${object.name}` : `${object.type}/${object.name}`;
 }
 
 /** The files an object will produce, known before any fetch (separate .crt/.key files are added after it). */
 export function filesOf(object: ObjectSpec): string[] {
-  if (object.versionHistory <= 1) return [object.fileName];
+  if (object.versionHistory <= 1) {
+    return [
+      ...(object.writeObject ? [object.fileName] : []),
+      ...object.jsonPaths.map((j) => j.fileName),
+      ...(object.writeTags ? [`${object.fileName}${TAGS_FILE_SUFFIX}`] : []),
+      ...(object.writeAttributes ? [`${object.fileName}${ATTRIBUTES_FILE_SUFFIX}`] : []),
+    ];
+  }
   return Array.from({ length: object.versionHistory }, (_, i) => `${object.fileName}/${i}`);
+}
+
+/** A field that must be one text value (absent or null = empty), trimmed; a list or map fails naming the field. */
+function stringField(fields: Record<string, unknown>, name: string, where: string): string {
+  const value = fields[name];
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw invalidArgument(`${where}: ${name} must be a single value, not a list or map`);
+  return value.trim();
 }
 
 function parseObject(fields: Record<string, unknown>, index: number, warnings: string[]): ObjectSpec {
   const where = `objects.array[${index}]`;
-  const field = (name: string): string => {
-    const value = fields[name];
-    if (value === undefined || value === null) return '';
-    if (typeof value !== 'string') throw invalidArgument(`${where}: ${name} must be a single value, not a list or map`);
-    return value.trim();
-  };
+  const field = (name: string): string => stringField(fields, name, where);
 
   const name = field('objectName');
   if (!name) throw invalidArgument(`${where}: objectName is required`);
@@ -229,6 +275,27 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     throw invalidArgument(`${here}: ${source} ${pathProblem}`);
   }
 
+  const vaultName = field('keyvaultName');
+  if (vaultName && !VAULT_NAME.test(vaultName)) {
+    throw invalidArgument(`${here}: keyvaultName "${vaultName.slice(0, 100)}" is not a valid Key Vault name: ${VAULT_NAME_RULE}`);
+  }
+
+  const jsonPaths = parseJsonPaths(fields['jsonPaths'], here, warnings);
+  const writeObject = !field('writeObject') || parseBoolField(field('writeObject'), 'writeObject', here);
+  if (jsonPaths.length > 0) {
+    if (type !== 'secret') throw invalidArgument(`${here}: jsonPaths applies only to objectType secret (a JSON secret)`);
+    if (versionHistory > 1) throw invalidArgument(`${here}: jsonPaths cannot be combined with objectVersionHistory: use one of them per entry`);
+    if (format === 'pfx') throw invalidArgument(`${here}: jsonPaths cannot be combined with objectFormat pfx: a PFX is not JSON`);
+  }
+  const writeTags = parseBoolField(field('writeTags'), 'writeTags', here);
+  const writeAttributes = parseBoolField(field('writeAttributes'), 'writeAttributes', here);
+  if ((writeTags || writeAttributes) && versionHistory > 1) {
+    throw invalidArgument(`${here}: ${writeTags ? 'writeTags' : 'writeAttributes'} cannot be combined with objectVersionHistory: use one of them per entry`);
+  }
+  if (!writeObject && jsonPaths.length === 0) {
+    throw invalidArgument(`${here}: writeObject "false" without jsonPaths would write nothing: add jsonPaths or remove writeObject`);
+  }
+
   return {
     index,
     name,
@@ -239,7 +306,50 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     encoding,
     fileName,
     filePermission: parseFilePermission(field('filePermission'), here, warnings),
+    optional: parseBoolField(field('optional'), 'optional', here),
+    vaultName,
+    jsonPaths,
+    writeObject,
+    writeTags,
+    writeAttributes,
   };
+}
+
+/** `jsonPaths`: a list of {path, objectAlias, filePermission}, each path a JMESPath expression checked here. */
+function parseJsonPaths(value: unknown, here: string, warnings: string[]): JsonPathSpec[] {
+  if (value === undefined || value === null || value === '') return [];
+  const example = 'e.g. jsonPaths:\n  - path: credentials.password\n    objectAlias: db-pass';
+  if (!Array.isArray(value)) throw invalidArgument(`${here}: jsonPaths must be a YAML list of {path, objectAlias}, ${example}`);
+  if (value.length > MAX_JSON_PATHS) {
+    throw invalidArgument(`${here}: jsonPaths has ${value.length} entries, above the limit of ${MAX_JSON_PATHS}: split the object over several entries`);
+  }
+  return value.map((entry: unknown, i: number) => {
+    const where = `${here} jsonPaths[${i}]`;
+    if (!isMapping(entry)) throw invalidArgument(`${where} must be a mapping with path and objectAlias, ${example}`);
+    for (const key of Object.keys(entry)) {
+      if (!JSON_PATH_FIELDS.has(key)) {
+        throw invalidArgument(`${where}: "${key.slice(0, 40)}" is not a field of a jsonPaths entry: use path, objectAlias and filePermission`);
+      }
+    }
+    const text = (name: string): string => stringField(entry, name, where);
+    const path = text('path');
+    if (!path) throw invalidArgument(`${where}: path is required: a JMESPath expression such as credentials.password`);
+    const problem = checkJsonPath(path);
+    if (problem) throw invalidArgument(`${where}: path ${JSON.stringify(path.slice(0, 100))} ${problem}`);
+    const alias = text('objectAlias');
+    if (!alias) throw invalidArgument(`${where}: objectAlias is required: the name of the file the value is written to`);
+    const fileName = normalizeFilePath(alias);
+    const pathProblem = checkFilePath(fileName);
+    if (pathProblem) throw invalidArgument(`${where}: objectAlias "${fileName.slice(0, 200)}" ${pathProblem}`);
+    return { path, fileName, filePermission: parseFilePermission(text('filePermission'), where, warnings) };
+  });
+}
+
+/** A yes/no field, read as the reference reads its boolean parameters (Go's strconv.ParseBool). */
+function parseBoolField(text: string, name: string, here: string): boolean {
+  if (text === '' || FALSE_WORDS.has(text)) return false;
+  if (TRUE_WORDS.has(text)) return true;
+  throw invalidArgument(`${here}: ${name} "${text.slice(0, 20)}" is not a boolean: use "true" or "false"`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { invalidArgument } from '../errors';
 import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
 import { parseDuration } from '../cli/flags';
 import { parseObjectsCached } from './objects-cache';
+import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from './types';
 
 /** Attribute keys the driver adds to the SecretProviderClass parameters (CONTRACT §1). */
@@ -20,8 +21,6 @@ export const IDENTITY_BINDING_AUDIENCE = 'api://AKSIdentityBinding';
 const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 
-/** Key Vault names as Azure allows them: 3-24 characters, a letter first, a letter or digit last, no "--". */
-const VAULT_NAME = /^[A-Za-z](?!.*--)[-A-Za-z0-9]{1,22}[A-Za-z0-9]$/;
 /** A tenant is a GUID or a verified domain (contoso.onmicrosoft.com); "adfs" names an AD FS authority (Azure Stack). */
 const TENANT_DOMAIN = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 /** Kubernetes names: a namespace is a DNS-1123 label, a pod name a DNS-1123 subdomain. */
@@ -82,10 +81,7 @@ export function parseMountParameters(
   const vaultName = get('keyvaultName');
   if (!vaultName) throw invalidArgument('keyvaultName is required: set it to the name of the Key Vault to read from');
   if (!VAULT_NAME.test(vaultName)) {
-    throw invalidArgument(
-      `keyvaultName ${quoted(vaultName)} is not a valid Key Vault name: use 3-24 letters, digits and dashes, starting ` +
-        'with a letter, ending with a letter or digit, without "--" (the name, not the URL)',
-    );
+    throw invalidArgument(`keyvaultName ${quoted(vaultName)} is not a valid Key Vault name: ${VAULT_NAME_RULE}`);
   }
 
   const tenantId = get('tenantID') || get('tenantId');

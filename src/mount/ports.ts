@@ -8,23 +8,36 @@ import type { MountSpec, ObjectType } from './types';
 /** A public JSON Web Key as the SDK returns it (binary fields as bytes): the shape content/jwk.ts converts. */
 export type { PublicJwk };
 
+/** The tags and attributes of the version read, for writeTags and writeAttributes (no content). */
+export interface ObjectMetadata {
+  tags: Record<string, string>;
+  enabled: boolean | undefined;
+  createdOn: Date | undefined;
+  updatedOn: Date | undefined;
+  expiresOn: Date | undefined;
+  notBefore: Date | undefined;
+}
+
 export interface FetchedSecret {
   value: string;
   version: string;
   contentType: string | undefined;
   /** Set when the secret backs a certificate (the REST "kid"): its content is a PFX or PEM bundle. */
   certificateKeyId: string | undefined;
+  metadata?: ObjectMetadata;
 }
 
 export interface FetchedKey {
   jwk: PublicJwk;
   version: string;
+  metadata?: ObjectMetadata;
 }
 
 export interface FetchedCertificate {
   /** DER bytes of the X.509 certificate. */
   cer: Uint8Array;
   version: string;
+  metadata?: ObjectMetadata;
 }
 
 /** One version of an object as a version listing shows it: no content, only what choosing a version needs. */

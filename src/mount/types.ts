@@ -19,6 +19,27 @@ export interface ObjectSpec {
   fileName: string;
   /** Octal file mode from `filePermission`; undefined = the driver's default permission. */
   filePermission: number | undefined;
+  /** `optional: "true"`: an object Key Vault answers 404 for is left out instead of failing the mount. */
+  optional: boolean;
+  /** The object's own `keyvaultName`; '' = the SecretProviderClass's vault. */
+  vaultName: string;
+  /** `jsonPaths`: fields of a JSON secret written as files of their own (empty = none). */
+  jsonPaths: JsonPathSpec[];
+  /** False (`writeObject: "false"`) when only the jsonPaths files are wanted, not the whole secret. */
+  writeObject: boolean;
+  /** `writeTags: "true"`: the version's tags as JSON in `<fileName>.tags.json`. */
+  writeTags: boolean;
+  /** `writeAttributes: "true"`: enabled, created, updated, expires and notBefore as JSON in `<fileName>.attributes.json`. */
+  writeAttributes: boolean;
+}
+
+export interface JsonPathSpec {
+  /** A JMESPath expression, already checked to compile (json-paths.ts). */
+  path: string;
+  /** Relative path of its file in the volume (its objectAlias). */
+  fileName: string;
+  /** Its own filePermission; undefined = the object's. */
+  filePermission: number | undefined;
 }
 
 /** A user-assigned managed identity chosen by client id or by ARM resource id. */

@@ -32,6 +32,8 @@ export interface ProviderMetrics {
   countCacheLookup(cache: CacheName, hit: boolean): void;
   /** Key Vault rejected a cached token (401 after its challenge): the token was dropped and a fresh one asked for. */
   countTokenRejection(mode: IdentityMode): void;
+  /** An object marked optional that Key Vault answered 404 for, left out of its mount. */
+  countOptionalObjectSkipped(objectType: KeyVaultObjectType): void;
   /** Entries now held by a process-wide cache (credentials, vault clients). */
   setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void;
   /** The Key Vault value cache dropped an entry for room. */
@@ -51,5 +53,6 @@ export const noopMetrics: ProviderMetrics = {
   countTokenRequest: () => undefined,
   countCacheLookup: () => undefined,
   countTokenRejection: () => undefined,
+  countOptionalObjectSkipped: () => undefined,
   setCacheEntries: () => undefined,
 };

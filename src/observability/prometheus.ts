@@ -64,6 +64,7 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly valueCacheEvictions: Counter;
   private readonly valueCacheStale: Counter;
   private readonly valueCacheBytes: Gauge;
+  private readonly optionalSkipped: Counter<'object_type'>;
 
   constructor(options: PrometheusMetricsOptions = {}) {
     const osType = options.osType ?? (process.platform === 'win32' ? 'windows' : 'linux');
@@ -134,6 +135,12 @@ export class PrometheusMetrics implements ProviderMetrics {
       help: 'Bytes held by the Key Vault value cache (estimated)',
       registers,
     });
+    this.optionalSkipped = new Counter({
+      name: 'csi_provider_azure_optional_objects_skipped_total',
+      help: 'Objects marked optional that Key Vault answered 404 for, left out of their mount, by object type',
+      labelNames: ['object_type'],
+      registers,
+    });
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -169,6 +176,10 @@ export class PrometheusMetrics implements ProviderMetrics {
 
   countTokenRejection(mode: IdentityMode): void {
     this.tokenRejections.inc({ identity_mode: mode });
+  }
+
+  countOptionalObjectSkipped(objectType: KeyVaultObjectType): void {
+    this.optionalSkipped.inc({ object_type: objectType });
   }
 
   setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void {

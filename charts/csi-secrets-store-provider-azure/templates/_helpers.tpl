@@ -124,9 +124,58 @@ Every setting is passed explicitly, so turning a default-on setting off (constru
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with .root.Values.kubernetesApi }}
+{{- if .rotationFailureEvents }}
+- "--rotation-failure-events=true"
+{{- end }}
+{{- if .workloadIdentityFromServiceAccount }}
+- "--workload-identity-from-service-account=true"
+{{- end }}
+{{- with .nodeIdentityPolicy }}
+{{- if and .policy (ne .policy "allow") }}
+- {{ printf "--node-identity-policy=%s" .policy | quote }}
+{{- if .allowedNamespaceLabel }}
+- {{ printf "--node-identity-allowed-namespace-label=%s" .allowedNamespaceLabel | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range .os.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end -}}
+
+{{/*
+The Kubernetes API rules the enabled kubernetesApi features need, one per line; empty when none is on (the default).
+*/}}
+{{- define "csspa.kubeApiRules" -}}
+{{- with .Values.kubernetesApi }}
+{{- if .rotationFailureEvents }}
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+{{- if .workloadIdentityFromServiceAccount }}
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get"]
+{{- end }}
+{{- if and .nodeIdentityPolicy (eq (.nodeIdentityPolicy.policy | default "allow") "deny") .nodeIdentityPolicy.allowedNamespaceLabel }}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get"]
+{{- end }}
+{{- if .checkAllClasses }}
+- apiGroups: ["secrets-store.csi.x-k8s.io"]
+  resources: ["secretproviderclasses"]
+  verbs: ["list"]
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* "true" when the provider calls the Kubernetes API, so its pods need their service account token. */}}
+{{- define "csspa.needsKubeApi" -}}
+{{- if include "csspa.kubeApiRules" . | trim }}true{{ else }}false{{ end }}
 {{- end -}}
 
 {{/*
@@ -146,6 +195,7 @@ is checked against it. The provider calls no Kubernetes API, so it gets no token
 every namespace by Kubernetes (1.21+).
 */}}
 {{- define "csspa.clusterCAVolume" -}}
+{{- if eq (include "csspa.needsKubeApi" .) "false" }}
 - name: cluster-ca
   projected:
     sources:
@@ -154,9 +204,13 @@ every namespace by Kubernetes (1.21+).
           items:
             - key: ca.crt
               path: ca.crt
+{{- end }}
 {{- end -}}
 {{- define "csspa.clusterCAMount" -}}
+{{- /* With the API features on, the automounted service account volume brings ca.crt to the same path. */ -}}
+{{- if eq (include "csspa.needsKubeApi" .) "false" }}
 - name: cluster-ca
   mountPath: /var/run/secrets/kubernetes.io/serviceaccount
   readOnly: true
+{{- end }}
 {{- end -}}

@@ -27,6 +27,8 @@ export interface Cluster {
   /** The service account token issuer, as a workload identity federation trusts it. */
   issuer: { issuer: string; publicKey: KeyObject };
   dir: string;
+  /** The API server's audit log (JSON lines, one per request at the Metadata level), for counting who called what. */
+  auditLog: string;
   daemons: Daemon[];
   /** Creates or replaces the CSIDriver object as the driver's chart does, with the given token options. */
   installCsiDriver(options?: CsiDriverOptions): Promise<void>;
@@ -76,6 +78,12 @@ export async function startCluster(crdsFrom: DriverVersion = 'v1.6.0'): Promise<
     writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }) as string);
     const adminToken = randomBytes(24).toString('hex');
     writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin,"system:masters"\n`, { mode: 0o600 });
+    // Every request once (at ResponseComplete), without bodies: enough to count the calls each client makes.
+    writeFileSync(
+      join(dir, 'audit-policy.yaml'),
+      'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived, ResponseStarted]\nrules:\n- level: Metadata\n',
+    );
+    const auditLog = join(dir, 'audit.log');
 
     const apiserver = startDaemon('kube-apiserver', parts.kubeApiserver, [
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
@@ -94,6 +102,9 @@ export async function startCluster(crdsFrom: DriverVersion = 'v1.6.0'): Promise<
       // No kubelet or controller manager runs: nothing answers for the kubernetes Service's endpoints.
       '--endpoint-reconciler-type=none',
       '--enable-priority-and-fairness=false',
+      `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+      `--audit-log-path=${auditLog}`,
+      '--audit-log-mode=blocking',
       '--profiling=false',
       '--v=0',
     ]);
@@ -142,7 +153,7 @@ export async function startCluster(crdsFrom: DriverVersion = 'v1.6.0'): Promise<
     };
     await installCsiDriver();
 
-    return { kube, pki, kubeconfig, issuer: { issuer: SERVICE_ACCOUNT_ISSUER, publicKey }, dir, daemons, installCsiDriver, stop };
+    return { kube, pki, kubeconfig, issuer: { issuer: SERVICE_ACCOUNT_ISSUER, publicKey }, dir, auditLog, daemons, installCsiDriver, stop };
   } catch (err) {
     await stop();
     throw err;

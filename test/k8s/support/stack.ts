@@ -35,6 +35,8 @@ export interface StackOptions {
   rotationPollInterval?: string;
   csiDriver?: CsiDriverOptions;
   providerArgs?: string[];
+  /** More provider flags, decided once the control plane runs (e.g. a --kubeconfig for it). */
+  providerArgsFor?: (cluster: Cluster) => Promise<string[]>;
 }
 
 export interface Node {
@@ -93,7 +95,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       nmi = await startNmi({ tokens: azure.tokens, tenantId: azure.tenantId, assignments: options.podIdentities });
       toStop.push(() => nmi!.close());
     }
-    const providerArgs = ['-v=5', ...(options.providerArgs ?? [])];
+    const providerArgs = ['-v=5', ...(options.providerArgs ?? []), ...((await options.providerArgsFor?.(cluster)) ?? [])];
     if (options.bindings) {
       // Only the issuer and its key are used: the proxy checks the API server's own tokens.
       const issuer = { ...cluster.issuer, issue: () => { throw new Error('tokens come from the API server'); } } as ServiceAccountIssuer;

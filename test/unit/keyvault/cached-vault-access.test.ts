@@ -2,7 +2,7 @@ import pino from 'pino';
 import { ProviderError, type StatusName } from '../../../src/errors';
 import { CachingVaultAccess, type ValueCacheOptions } from '../../../src/keyvault/cached-vault-access';
 import { cacheIdentityKey } from '../../../src/keyvault/cache-key';
-import type { FetchedSecret, VaultAccess, VaultReader } from '../../../src/mount/ports';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ObjectMetadata, VaultAccess, VaultReader } from '../../../src/mount/ports';
 import type { IdentitySpec, MountSpec } from '../../../src/mount/types';
 import { noopMetrics, type ProviderMetrics } from '../../../src/observability/metrics';
 
@@ -310,5 +310,76 @@ describe('Key Vault value cache', () => {
     clock.now += 10_000; // the TTL
     await get('v1');
     expect(vault.reads).toBe(4);
+  });
+
+  test("a hit returns the version's tags and attributes as the read did (writeTags/writeAttributes files stay identical)", async () => {
+    const metadata = (tag: string): ObjectMetadata => ({
+      tags: { owner: tag, 'z-last': 'z' },
+      enabled: true,
+      createdOn: new Date('2024-01-02T03:04:05Z'),
+      updatedOn: new Date('2024-02-03T04:05:06Z'),
+      expiresOn: undefined,
+      notBefore: new Date('2024-01-01T00:00:00Z'),
+    });
+    let reads = 0;
+    const inner: VaultAccess = {
+      open: async (s) => ({
+        vaultName: s.vaultName,
+        getSecret: async (): Promise<FetchedSecret> => {
+          reads++;
+          return { value: 'v', version: 'v1', contentType: 'text/plain', certificateKeyId: undefined, metadata: metadata(`${s.vaultName}-secret`) };
+        },
+        getKey: async (): Promise<FetchedKey> => {
+          reads++;
+          return { jwk: { kty: 'EC', crv: 'P-256', x: new Uint8Array([1, 2]), y: new Uint8Array([3]) }, version: 'k1', metadata: metadata('key') };
+        },
+        getCertificate: async (): Promise<FetchedCertificate> => {
+          reads++;
+          return { cer: new Uint8Array([9, 8, 7]), version: 'c1', metadata: metadata('cert') };
+        },
+        listVersions: () => Promise.resolve([]),
+      }),
+    };
+    const { access } = setup();
+    const cached = new CachingVaultAccess(inner, { ...(access as unknown as { options: ValueCacheOptions }).options, allowFirstMounts: true });
+    const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
+    const readAll = async (): Promise<unknown[]> => {
+      const reader = await cached.open(spec('p1', mi), signal);
+      return [await reader.getSecret('s', '', signal), await reader.getKey('k', '', signal), await reader.getCertificate('c', '', signal)];
+    };
+    const first = await readAll();
+    const hit = await readAll();
+    expect(reads).toBe(3);
+    expect(hit).toEqual(first);
+    expect((hit[0] as FetchedSecret).metadata).toEqual(metadata('kv1-secret'));
+    // A copy per mount: changing what one mount got does not change the next hit.
+    (hit[0] as FetchedSecret).metadata!.tags['owner'] = 'changed';
+    expect(((await readAll())[0] as FetchedSecret).metadata!.tags['owner']).toBe('kv1-secret');
+    // An answer without metadata stays without it.
+    const bare = new CachingVaultAccess(
+      { open: async (s) => ({ ...(await inner.open(s, signal)), getSecret: async () => ({ value: 'v', version: 'v1', contentType: undefined, certificateKeyId: undefined }) }) },
+      { ...(access as unknown as { options: ValueCacheOptions }).options, allowFirstMounts: true },
+    );
+    await (await bare.open(spec('p1', mi), signal)).getSecret('s', '', signal);
+    expect('metadata' in (await (await bare.open(spec('p1', mi), signal)).getSecret('s', '', signal))).toBe(false);
+  });
+
+  test("an object's own keyvaultName is its own entry: one name in two vaults is never served across them", async () => {
+    const { vault, access } = setup({ allowFirstMounts: true });
+    const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
+    vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
+    const inVault = (name: string): MountSpec => ({ ...spec('p1', mi), vaultName: name });
+    const byVault: VaultAccess = {
+      open: async (s) => {
+        const reader = await vault.open(s);
+        return { ...reader, getSecret: async (n, v, sig) => ({ ...(await reader.getSecret(n, v, sig)), value: `${s.vaultName}-value` }) };
+      },
+    };
+    const cached = new CachingVaultAccess(byVault, (access as unknown as { options: ValueCacheOptions }).options);
+    expect(await read(cached, inVault('kv1'))).toBe('kv1-value');
+    expect(await read(cached, inVault('kv2'))).toBe('kv2-value');
+    expect(await read(cached, inVault('kv1'))).toBe('kv1-value');
+    expect(await read(cached, inVault('KV2'))).toBe('kv2-value');
+    expect(vault.reads).toBe(2);
   });
 });

@@ -118,6 +118,12 @@ function spec(overrides: Partial<ObjectSpec> & Pick<ObjectSpec, 'name' | 'type'>
     encoding: 'utf-8',
     fileName: overrides.name,
     filePermission: undefined,
+    optional: false,
+    vaultName: '',
+    jsonPaths: [],
+    writeObject: true,
+    writeTags: false,
+    writeAttributes: false,
     ...overrides,
   };
 }

@@ -40,6 +40,12 @@ describe('parseObjects', () => {
       encoding: 'utf-8',
       fileName: 'db-password',
       filePermission: undefined,
+      optional: false,
+      vaultName: '',
+      jsonPaths: [],
+      writeObject: true,
+      writeTags: false,
+      writeAttributes: false,
     });
     expect(full).toEqual({
       index: 1,
@@ -51,6 +57,12 @@ describe('parseObjects', () => {
       encoding: 'base64',
       fileName: 'certs/tls.pem',
       filePermission: 0o600,
+      optional: false,
+      vaultName: '',
+      jsonPaths: [],
+      writeObject: true,
+      writeTags: false,
+      writeAttributes: false,
     });
   });
 

@@ -38,6 +38,12 @@ describe('YAML nulls mean "not set", as yaml.v3 reads them into string fields', 
       encoding: 'utf-8',
       fileName: 'db',
       filePermission: undefined,
+      optional: false,
+      vaultName: '',
+      jsonPaths: [],
+      writeObject: true,
+      writeTags: false,
+      writeAttributes: false,
     });
   });
 

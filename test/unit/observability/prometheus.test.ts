@@ -125,6 +125,7 @@ describe('the Key Vault metrics policy', () => {
       countTokenRequest: () => undefined,
       countCacheLookup: () => undefined,
       countTokenRejection: () => undefined,
+      countOptionalObjectSkipped: () => undefined,
       setCacheEntries: () => undefined,
     };
     return { metrics, seen };
