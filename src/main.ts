@@ -9,6 +9,7 @@ import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
 import { CachingVaultAccess } from './keyvault/cached-vault-access';
 import { AzureVaultAccess } from './keyvault/vault-access';
 import { createKubeFeatures, type KubeFeatures } from './kube/features';
+import { combineHooks } from './mount/hooks';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
 import { PrometheusMetrics } from './observability/prometheus';
@@ -100,25 +101,18 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
   });
   // The value cache only when the operator turned it on: off, mounts take exactly the path they take without it.
   const cache = config.keyVaultCache;
-  const vaults =
-    cache.maxTtlMs > 0
-      ? new CachingVaultAccess(azureVaults, {
-          ...cache,
-          maxPods: 10_000,
-          metrics,
-          logger,
-        })
-      : azureVaults;
+  const caching = cache.maxTtlMs > 0 ? new CachingVaultAccess(azureVaults, { ...cache, metrics, logger }) : undefined;
   const kube = kubeFeatures(config, logger, metrics, userAgentPrefix);
   const mounts = new MountService(
-    vaults,
+    caching ?? azureVaults,
     {
       defaultCloudName: defaultCloud,
       constructPemChain: config.constructPemChain,
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
       maxParallelFetches: config.maxFetchesPerMount,
       ...(cache.maxTtlMs > 0 ? { maxCacheTtlMs: cache.maxTtlMs } : {}),
-      hooks: kube.hooks,
+      // The cache learns from each successful mount which pods it may answer from memory.
+      hooks: caching ? combineHooks(kube.hooks, caching) : kube.hooks,
     },
     logger,
     metrics,
@@ -190,7 +184,7 @@ function createMetrics(config: ProviderConfig): PrometheusMetrics {
   if (config.metricsBackend.toLowerCase() !== 'prometheus') {
     throw new Error(`--metrics-backend "${config.metricsBackend}" is not supported: the only metrics backend is Prometheus`);
   }
-  return new PrometheusMetrics();
+  return new PrometheusMetrics({ valueCache: config.keyVaultCache.maxTtlMs > 0 });
 }
 
 function handleSignals(

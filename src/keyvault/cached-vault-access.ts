@@ -6,8 +6,10 @@
  * a mount of that same identity, within the TTL after Key Vault last let it read the object. A 401, 403 or 404 is
  * never stored and removes what was stored for that object (a 401 everything of the identity), so a revoked role or a
  * disabled secret is enforced at the latest one TTL after the change. A pod's first mount always goes to Key Vault
- * unless the operator allows otherwise; only its later (republish) mounts may be answered from memory.
+ * unless the operator allows otherwise; only the mounts after one that succeeded (republish, rotation) may be answered
+ * from memory: the mount service reports each success through the `succeeded` hook.
  */
+import type { MountHooks } from '../mount/hooks';
 import type { Logger } from '../observability/logger';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultAccess, VaultReader } from '../mount/ports';
 import type { MountSpec, ObjectType } from '../mount/types';
@@ -27,8 +29,8 @@ export interface ValueCacheOptions {
   allowFirstMounts: boolean;
   /** --keyvault-cache-stale-grace: how long past its TTL an answer may stand in when Key Vault throttles or fails. */
   staleGraceMs: number;
-  /** Pods (uid and class) remembered to tell a first mount from a republish; the least recently seen go first. */
-  maxPods: number;
+  /** Pods (uid and class) remembered to tell a first mount from a republish (default REMEMBERED_PODS). */
+  maxPods?: number;
   metrics?: ProviderMetrics;
   logger: Logger;
   now?: () => number;
@@ -41,14 +43,35 @@ export interface ValueCacheOptions {
  */
 const JITTER_FLOOR = 0.8;
 
+/**
+ * Pods (uid and class) remembered as mounted, the least recently mounted forgotten first: about 200 bytes each with a
+ * short class name, 450 with the longest (253 characters), so 2 to 4.5 MB when full (measured). A node runs at most a
+ * few hundred pods (AKS allows up to 250 per node), each with a few volumes, and each republish refreshes its entry, so
+ * this leaves room for thousands of pods that came and went between two rotations (the driver never tells a provider
+ * that a volume is gone, so their entries leave only by being pushed out). Being too small costs only Key Vault reads:
+ * a forgotten pod's next mount counts as a first mount and reads Key Vault, never the other way round.
+ */
+export const REMEMBERED_PODS = 10_000;
+
+/**
+ * A stale answer's warning is logged once per vault and object in this window, however many mounts it served: during
+ * an outage every pod's republish would otherwise log a line per object per rotation. The metric counts every one,
+ * and the next line says how many were served since the last.
+ */
+export const STALE_LOG_INTERVAL_MS = 60_000;
+/** Objects whose last stale warning is remembered (beyond this the least recent is forgotten and may log again). */
+const STALE_LOG_OBJECTS = 1_024;
+
 /** Failure classes after which a stored answer may stand in (Key Vault throttled, failed or was unreachable). */
 const STALE_OK = new Set(['throttled', 'server_error', 'network']);
 /** Failure classes that mean "not for you (any more)": what was stored for the object goes at once. */
 const REFUSED = new Set(['forbidden', 'not_found', 'unauthenticated']);
 
-export class CachingVaultAccess implements VaultAccess {
+export class CachingVaultAccess implements VaultAccess, Pick<MountHooks, 'succeeded'> {
   readonly cache: ValueCache;
   private readonly pods: BoundedCache<string, true>;
+  /** Per vault and object: when its stale warning was last logged, and the stale answers served since without a line. */
+  private readonly staleLogged = new BoundedCache<string, { loggedAt: number; unlogged: number }>(STALE_LOG_OBJECTS);
   private readonly now: () => number;
   private readonly random: () => number;
 
@@ -70,16 +93,23 @@ export class CachingVaultAccess implements VaultAccess {
       },
       this.now,
     );
-    this.pods = new BoundedCache(options.maxPods);
+    this.pods = new BoundedCache(options.maxPods ?? REMEMBERED_PODS);
+  }
+
+  /** A mount succeeded: the pod's next mounts of this class are republishes, which the cache may answer. */
+  succeeded(_attributes: Record<string, string>, spec: MountSpec): void {
+    const pod = podKey(spec);
+    if (pod && this.ttlOf(spec) > 0) this.pods.set(pod, true);
   }
 
   async open(spec: MountSpec, signal: AbortSignal): Promise<VaultReader> {
     const reader = await this.inner.open(spec, signal);
-    const ttlMs = Math.min(spec.cacheTtlMs ?? 0, this.options.maxTtlMs);
+    const ttlMs = this.ttlOf(spec);
     if (ttlMs <= 0) return reader;
-    const pod = spec.pod.uid ? `${spec.pod.uid}|${spec.secretProviderClass}` : '';
+    // Only after a mount of this pod succeeded: a first mount that failed half-way leaves the pod unseen, so its retry
+    // reads Key Vault again (what that failed mount did read was stored, and may serve other pods' republishes).
+    const pod = podKey(spec);
     const republish = pod !== '' && this.pods.get(pod) === true;
-    if (pod) this.pods.set(pod, true);
     const mayHit = republish || this.options.allowFirstMounts;
     const identity = cacheIdentityKey(spec);
     // The vault this reader reads (an object with its own keyvaultName opens a reader for that vault): with the cloud
@@ -123,25 +153,48 @@ export class CachingVaultAccess implements VaultAccess {
         const stale = this.cache.stale<unknown>(key);
         if (stale) {
           metrics?.countValueCacheStale?.();
-          // Which object and why, never its value.
-          this.options.logger.warn(
-            {
-              pod: scope.spec.pod.name,
-              namespace: scope.spec.pod.namespace,
-              secretProviderClass: scope.spec.secretProviderClass,
-              vault: scope.spec.vaultName,
-              object: `${type}/${name}`,
-              ageSeconds: Math.round(stale.ageMs / 1000),
-              failure,
-            },
-            'Key Vault could not serve the object: serving the answer this identity last read (within --keyvault-cache-stale-grace)',
-          );
+          this.warnStale(scope, type, name, stale.ageMs, failure);
           return codec.decode(stale.value);
         }
       }
       throw err;
     }
   }
+
+  private ttlOf(spec: MountSpec): number {
+    return Math.min(spec.cacheTtlMs ?? 0, this.options.maxTtlMs);
+  }
+
+  /** Which object and why, never its value; at most one line per vault and object per STALE_LOG_INTERVAL_MS. */
+  private warnStale(scope: ReaderScope, type: ObjectType, name: string, ageMs: number, failure: string): void {
+    const object = `${scope.spec.vaultName.toLowerCase()}/${type}/${name.toLowerCase()}`;
+    const now = this.now();
+    const last = this.staleLogged.get(object);
+    if (last && now - last.loggedAt < STALE_LOG_INTERVAL_MS) {
+      last.unlogged++;
+      return;
+    }
+    this.staleLogged.set(object, { loggedAt: now, unlogged: 0 });
+    this.options.logger.warn(
+      {
+        pod: scope.spec.pod.name,
+        namespace: scope.spec.pod.namespace,
+        secretProviderClass: scope.spec.secretProviderClass,
+        vault: scope.spec.vaultName,
+        object: `${type}/${name}`,
+        ageSeconds: Math.round(ageMs / 1000),
+        failure,
+        ...(last ? { alsoServedStaleSinceLastLine: last.unlogged } : {}),
+      },
+      'Key Vault could not serve the object: serving the answer this identity last read (within --keyvault-cache-stale-grace; ' +
+        `one line per object per ${STALE_LOG_INTERVAL_MS / 1000}s, every one counted in csi_provider_azure_keyvault_cache_stale_served_total)`,
+    );
+  }
+}
+
+/** The pod and class a mount is for ('' when the driver sent no pod uid: then every mount counts as a first). */
+function podKey(spec: MountSpec): string {
+  return spec.pod.uid ? `${spec.pod.uid}|${spec.secretProviderClass}` : '';
 }
 
 interface ReaderScope {

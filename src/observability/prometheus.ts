@@ -49,6 +49,8 @@ export interface PrometheusMetricsOptions {
   osType?: string;
   /** Collect prom-client's process and Node.js runtime metrics (CPU, memory, event loop, GC). Default true. */
   processMetrics?: boolean;
+  /** The Key Vault value cache is on: its series are exposed (with it off, /metrics is as without the cache). */
+  valueCache?: boolean;
 }
 
 export class PrometheusMetrics implements ProviderMetrics {
@@ -61,9 +63,9 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly cacheLookups: Counter<'cache' | 'result'>;
   private readonly tokenRejections: Counter<'identity_mode'>;
   private readonly cacheEntries: Gauge<'cache'>;
-  private readonly valueCacheEvictions: Counter;
-  private readonly valueCacheStale: Counter;
-  private readonly valueCacheBytes: Gauge;
+  private readonly valueCacheEvictions: Counter | undefined;
+  private readonly valueCacheStale: Counter | undefined;
+  private readonly valueCacheBytes: Gauge | undefined;
   private readonly optionalSkipped: Counter<'object_type'>;
 
   constructor(options: PrometheusMetricsOptions = {}) {
@@ -120,21 +122,23 @@ export class PrometheusMetrics implements ProviderMetrics {
       labelNames: ['cache'],
       registers,
     });
-    this.valueCacheEvictions = new Counter({
-      name: 'csi_provider_azure_keyvault_cache_evictions_total',
-      help: 'Entries the Key Vault value cache dropped to stay within its entry and byte bounds',
-      registers,
-    });
-    this.valueCacheStale = new Counter({
-      name: 'csi_provider_azure_keyvault_cache_stale_served_total',
-      help: 'Answers served past their TTL (within the stale grace) because Key Vault throttled, failed or was unreachable',
-      registers,
-    });
-    this.valueCacheBytes = new Gauge({
-      name: 'csi_provider_azure_keyvault_cache_bytes',
-      help: 'Bytes held by the Key Vault value cache (estimated)',
-      registers,
-    });
+    if (options.valueCache) {
+      this.valueCacheEvictions = new Counter({
+        name: 'csi_provider_azure_keyvault_cache_evictions_total',
+        help: 'Entries the Key Vault value cache dropped to stay within its entry and byte bounds',
+        registers,
+      });
+      this.valueCacheStale = new Counter({
+        name: 'csi_provider_azure_keyvault_cache_stale_served_total',
+        help: 'Answers served past their TTL (within the stale grace) because Key Vault throttled, failed or was unreachable',
+        registers,
+      });
+      this.valueCacheBytes = new Gauge({
+        name: 'csi_provider_azure_keyvault_cache_bytes',
+        help: 'Bytes held by the Key Vault value cache (estimated)',
+        registers,
+      });
+    }
     this.optionalSkipped = new Counter({
       name: 'csi_provider_azure_optional_objects_skipped_total',
       help: 'Objects marked optional that Key Vault answered 404 for, left out of their mount, by object type',
@@ -187,15 +191,15 @@ export class PrometheusMetrics implements ProviderMetrics {
   }
 
   countValueCacheEviction(): void {
-    this.valueCacheEvictions.inc();
+    this.valueCacheEvictions?.inc();
   }
 
   countValueCacheStale(): void {
-    this.valueCacheStale.inc();
+    this.valueCacheStale?.inc();
   }
 
   setValueCacheBytes(bytes: number): void {
-    this.valueCacheBytes.set(bytes);
+    this.valueCacheBytes?.set(bytes);
   }
 
   /** The exposition text and its content type, for the /metrics endpoint. */

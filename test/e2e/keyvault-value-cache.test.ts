@@ -20,7 +20,14 @@ const TTL_MS = 1500;
 let azure: AzureStandIns;
 let provider: ProviderProcess;
 
-function request(vault: string, uid: string, clientId: string, cacheTTL: string | undefined = `${TTL_MS}ms`, object = 'db'): MountRequestInput {
+function request(
+  vault: string,
+  uid: string,
+  clientId: string,
+  cacheTTL: string | undefined = `${TTL_MS}ms`,
+  object: string | string[] = 'db',
+): MountRequestInput {
+  const entries = typeof object === 'string' ? [`objectName: ${object}\nobjectType: secret`] : object;
   return {
     attributes: {
       'csi.storage.k8s.io/pod.name': `pod-${uid}`,
@@ -32,19 +39,21 @@ function request(vault: string, uid: string, clientId: string, cacheTTL: string 
       keyvaultName: vault,
       tenantID: azure.tenantId,
       ...(cacheTTL ? { cacheTTL } : {}),
-      objects: `array:\n  - |\n    objectName: ${object}\n    objectType: secret\n`,
+      objects: `array:\n${entries.map((e) => `  - |\n${e.split('\n').map((l) => `    ${l}\n`).join('')}`).join('')}`,
     },
   };
 }
 
-const gets = (vault: string, identityId: string): number =>
-  azure.keyVault.count((r) => r.vault === vault && r.identityId === identityId && r.method === 'GET' && r.status !== 401);
+const gets = (vault: string, identityId: string, path?: string): number =>
+  azure.keyVault.count(
+    (r) => r.vault === vault && r.identityId === identityId && r.method === 'GET' && r.status !== 401 && (path === undefined || r.path.startsWith(path)),
+  );
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const content = async (req: MountRequestInput): Promise<string> => (await provider.client.mount(req)).files[0]!.contents.toString();
 
 beforeAll(async () => {
   azure = await startAzureStandIns({ identities: { systemAssigned: { id: 'vc-system' }, userAssigned: [READER, OTHER] } });
-  for (const vault of ['vc-kv', 'vc-revoke', 'vc-disable', 'vc-stale', 'vc-off']) {
+  for (const vault of ['vc-kv', 'vc-revoke', 'vc-disable', 'vc-stale', 'vc-off', 'vc-first', 'vc-meta', 'vc-second']) {
     azure.keyVault.addVault(vault, { allow: [READER.id] });
     azure.keyVault.setSecret(vault, 'db', `${vault}-value`);
   }
@@ -112,13 +121,57 @@ describe('Key Vault value cache in the provider process', () => {
     await sleep(TTL_MS + 100);
     const fault = azure.keyVault.injectFaults({ status: 503, ratio: 1, vault: 'vc-stale' });
     try {
-      expect(await content(request('vc-stale', 'st', READER.clientId))).toBe('vc-stale-value');
+      // Three republishes during the outage: each served and counted, one warning line for the object.
+      for (let i = 0; i < 3; i++) expect(await content(request('vc-stale', 'st', READER.clientId))).toBe('vc-stale-value');
     } finally {
       fault.clear();
     }
     expect(fault.hits()).toBeGreaterThan(0);
     await provider.waitForLog('serving the answer this identity last read');
     expect(provider.logs()).not.toContain('vc-stale-value');
+    expect(provider.logs().split('\n').filter((l) => l.includes('serving the answer this identity last read'))).toHaveLength(1);
+    const body = await (await fetch(`http://127.0.0.1:${provider.prometheusPort}/metrics`)).text();
+    expect(body).toMatch(/^csi_provider_azure_keyvault_cache_stale_served_total\{[^}]*\} 3$/m);
+  });
+
+  it("a pod whose first mount failed is not seen yet: its next mount reads Key Vault, only the one after it is served", async () => {
+    const objects = ['objectName: db\nobjectType: secret', 'objectName: later\nobjectType: secret'];
+    const req = request('vc-first', 'ff', READER.clientId, `${TTL_MS * 4}ms`, objects);
+    // db is read, later is not there yet: the mount fails whole.
+    expect((await rejectionOf(provider.client.mount(req))).code).toBe(grpcStatus.NOT_FOUND);
+    expect(gets('vc-first', READER.id, '/secrets/db')).toBe(1);
+    azure.keyVault.setSecret('vc-first', 'later', 'later-value');
+    // The kubelet's retry is still the pod's first mount: db is read from Key Vault again.
+    expect((await provider.client.mount(req)).files.map((f) => f.contents.toString()).sort()).toEqual(['later-value', 'vc-first-value']);
+    expect(gets('vc-first', READER.id, '/secrets/db')).toBe(2);
+    expect(gets('vc-first', READER.id, '/secrets/later')).toBe(2); // the 404, then the value
+    // Now it succeeded: the republish is served from the cache.
+    await provider.client.mount(req);
+    expect(gets('vc-first', READER.id, '/secrets/db')).toBe(2);
+    expect(gets('vc-first', READER.id, '/secrets/later')).toBe(2);
+  });
+
+  it("a republish served from the cache writes the same files: tags and attributes, and an object of another vault", async () => {
+    azure.keyVault.setSecret('vc-meta', 'tagged', 'tagged-value', { tags: { team: 'payments', owner: 'ops' }, created: 1_700_000_000, expires: 1_900_000_000 });
+    azure.keyVault.setSecret('vc-second', 'db', 'second-vault-value');
+    const req = request('vc-meta', 'mt', READER.clientId, `${TTL_MS * 4}ms`, [
+      'objectName: tagged\nobjectType: secret\nwriteTags: "true"\nwriteAttributes: "true"',
+      'objectName: db\nobjectType: secret',
+      'objectName: db\nobjectType: secret\nobjectAlias: second-db\nkeyvaultName: vc-second',
+    ]);
+    const first = await provider.client.mount(req);
+    const readsAfterFirst = [gets('vc-meta', READER.id), gets('vc-second', READER.id)];
+    expect(readsAfterFirst).toEqual([2, 1]);
+    const again = await provider.client.mount(req);
+    expect([gets('vc-meta', READER.id), gets('vc-second', READER.id)]).toEqual(readsAfterFirst);
+    const files = (r: typeof first): Array<[string, number, string]> => r.files.map((f) => [f.path, f.mode, f.contents.toString('base64')]);
+    expect(files(again)).toEqual(files(first));
+    expect(again.objectVersion).toEqual(first.objectVersion);
+    const text = (path: string): string => again.files.find((f) => f.path === path)!.contents.toString();
+    expect(text('tagged.tags.json')).toBe('{"owner":"ops","team":"payments"}\n');
+    expect(text('tagged.attributes.json')).toContain('"created":"2023-11-14T22:13:20.000Z"');
+    expect(text('db')).toBe('vc-meta-value');
+    expect(text('second-db')).toBe('second-vault-value');
   });
 
   it('a class without cacheTTL reads Key Vault on every mount, as without the cache', async () => {

@@ -115,7 +115,12 @@ function setup(overrides: Partial<ValueCacheOptions> = {}): { vault: FakeVault; 
 }
 
 const signal = new AbortController().signal;
-const read = async (access: VaultAccess, s: MountSpec, name = 'db'): Promise<string> => (await (await access.open(s, signal)).getSecret(name, '', signal)).value;
+/** One mount of one secret, as the mount service runs it: the cache hears of the mount's success afterwards. */
+const read = async (access: VaultAccess, s: MountSpec, name = 'db'): Promise<string> => {
+  const { value } = await (await access.open(s, signal)).getSecret(name, '', signal);
+  if (access instanceof CachingVaultAccess) access.succeeded({}, s);
+  return value;
+};
 
 describe('Key Vault value cache', () => {
   test('a class without cacheTTL reads Key Vault on every mount', async () => {
@@ -300,7 +305,10 @@ describe('Key Vault value cache', () => {
     const { vault, access, clock } = setup({ random: () => 0 });
     const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
     vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
-    const get = async (version: string): Promise<void> => void (await (await access.open(spec('p1', mi), signal)).getSecret('db', version, signal));
+    const get = async (version: string): Promise<void> => {
+      await (await access.open(spec('p1', mi), signal)).getSecret('db', version, signal);
+      access.succeeded({}, spec('p1', mi));
+    };
     await get('v1');
     await get('');
     clock.now += 50_000; // past 0.8 of the TTL: the latest is due, the pinned version is not
@@ -381,5 +389,71 @@ describe('Key Vault value cache', () => {
     expect(await read(cached, inVault('kv1'))).toBe('kv1-value');
     expect(await read(cached, inVault('KV2'))).toBe('kv2-value');
     expect(vault.reads).toBe(2);
+  });
+
+  test('a pod counts as seen only once a mount of it succeeded: after a failed first mount, its retry reads Key Vault', async () => {
+    const { vault, access, counts } = setup();
+    const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
+    vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
+    // The first mount: one object read, another not found, so the mount fails whole and the driver will retry it.
+    const first = await access.open(spec('p1', mi), signal);
+    await first.getSecret('db', '', signal);
+    await expect(first.getSecret('not-there-yet', '', signal)).rejects.toMatchObject({ status: 'NotFound' });
+    vault.secrets.set('not-there-yet', { value: 'now-here', version: 'v1', enabled: true });
+    // The retry is still a first mount: every object from Key Vault.
+    expect(await read(access, spec('p1', mi))).toBe('the-secret-value');
+    expect(await read(access, spec('p1', mi), 'not-there-yet')).toBe('now-here');
+    expect(vault.reads).toBe(4);
+    expect(counts.hits).toBe(0);
+    // It succeeded: the next mount (a republish) is answered from memory.
+    expect(await read(access, spec('p1', mi))).toBe('the-secret-value');
+    expect(vault.reads).toBe(4);
+    expect(counts.hits).toBe(1);
+    // A mount of the pod with another class is that class's first mount.
+    await read(access, { ...spec('p1', mi), secretProviderClass: 'other-class' });
+    expect(vault.reads).toBe(5);
+  });
+
+  test('remembered pods are bounded; a pod pushed out reads Key Vault at its next mount (never the other way round)', async () => {
+    const { vault, access } = setup({ maxPods: 2 });
+    const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
+    vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
+    for (const pod of ['p1', 'p2', 'p3']) await read(access, spec(pod, mi));
+    expect(vault.reads).toBe(3);
+    await read(access, spec('p3', mi)); // remembered: served
+    expect(vault.reads).toBe(3);
+    await read(access, spec('p1', mi)); // pushed out by p3: a first mount again
+    expect(vault.reads).toBe(4);
+  });
+
+  test('the stale warning is logged once per vault and object per interval; the metric counts every stale answer', async () => {
+    const { vault, access, clock, counts, logs } = setup({ staleGraceMs: 600_000 });
+    const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
+    vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
+    vault.secrets.set('other', { value: 'other-value', version: 'v1', enabled: true });
+    const pods = Array.from({ length: 20 }, (_, i) => `p${i}`);
+    for (const pod of pods) await read(access, spec(pod, mi));
+    for (const pod of pods) await read(access, spec(pod, mi), 'other');
+    clock.now += 61_000;
+    vault.outage = 'ResourceExhausted';
+    const staleLines = (): Array<Record<string, unknown>> =>
+      logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l['msg']).includes('last read'));
+    for (const pod of pods) expect(await read(access, spec(pod, mi))).toBe('the-secret-value');
+    expect(counts.stale).toBe(20);
+    expect(staleLines()).toHaveLength(1);
+    // Another object of the vault has its own line.
+    for (const pod of pods) await read(access, spec(pod, mi), 'other');
+    expect(counts.stale).toBe(40);
+    expect(staleLines()).toHaveLength(2);
+    clock.now += 30_000; // within the interval: still no new line
+    for (const pod of pods) await read(access, spec(pod, mi));
+    expect(staleLines()).toHaveLength(2);
+    clock.now += 30_000; // the interval has passed: one line, saying how many went unlogged
+    for (const pod of pods) await read(access, spec(pod, mi));
+    expect(counts.stale).toBe(80);
+    const lines = staleLines();
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toMatchObject({ object: 'secret/db', alsoServedStaleSinceLastLine: 19 + 20 });
+    expect(logs.join('')).not.toContain('the-secret-value');
   });
 });
