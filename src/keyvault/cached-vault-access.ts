@@ -9,6 +9,7 @@
  * unless the operator allows otherwise; only the mounts after one that succeeded (republish, rotation) may be answered
  * from memory: the mount service reports each success through the `succeeded` hook.
  */
+import { createHash } from 'node:crypto';
 import type { MountHooks } from '../mount/hooks';
 import type { Logger } from '../observability/logger';
 import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultAccess, VaultReader } from '../mount/ports';
@@ -29,7 +30,7 @@ export interface ValueCacheOptions {
   allowFirstMounts: boolean;
   /** --keyvault-cache-stale-grace: how long past its TTL an answer may stand in when Key Vault throttles or fails. */
   staleGraceMs: number;
-  /** Pods (uid and class) remembered to tell a first mount from a republish (default REMEMBERED_PODS). */
+  /** Volumes (pod uid and target path) remembered to tell a first mount from a republish (default REMEMBERED_PODS). */
   maxPods?: number;
   metrics?: ProviderMetrics;
   logger: Logger;
@@ -44,12 +45,12 @@ export interface ValueCacheOptions {
 const JITTER_FLOOR = 0.8;
 
 /**
- * Pods (uid and class) remembered as mounted, the least recently mounted forgotten first: about 200 bytes each with a
- * short class name, 450 with the longest (253 characters), so 2 to 4.5 MB when full (measured). A node runs at most a
- * few hundred pods (AKS allows up to 250 per node), each with a few volumes, and each republish refreshes its entry, so
- * this leaves room for thousands of pods that came and went between two rotations (the driver never tells a provider
- * that a volume is gone, so their entries leave only by being pushed out). Being too small costs only Key Vault reads:
- * a forgotten pod's next mount counts as a first mount and reads Key Vault, never the other way round.
+ * Volumes (pod uid and target path, hashed) remembered as mounted, the least recently mounted forgotten first: about
+ * 200 bytes each, so about 2 MB when full (measured). A node runs at most a few hundred pods (AKS allows up to 250 per
+ * node), each with a few volumes, and each republish refreshes its entry, so this leaves room for thousands of pods
+ * that came and went between two rotations (the driver never tells a provider that a volume is gone, so their entries
+ * leave only by being pushed out). Being too small costs only Key Vault reads: a forgotten volume's next mount counts
+ * as a first mount and reads Key Vault, never the other way round.
  */
 export const REMEMBERED_PODS = 10_000;
 
@@ -96,7 +97,7 @@ export class CachingVaultAccess implements VaultAccess, Pick<MountHooks, 'succee
     this.pods = new BoundedCache(options.maxPods ?? REMEMBERED_PODS);
   }
 
-  /** A mount succeeded: the pod's next mounts of this class are republishes, which the cache may answer. */
+  /** A mount succeeded: the next mounts of this pod's volume are republishes, which the cache may answer. */
   succeeded(_attributes: Record<string, string>, spec: MountSpec): void {
     const pod = podKey(spec);
     if (pod && this.ttlOf(spec) > 0) this.pods.set(pod, true);
@@ -192,9 +193,14 @@ export class CachingVaultAccess implements VaultAccess, Pick<MountHooks, 'succee
   }
 }
 
-/** The pod and class a mount is for ('' when the driver sent no pod uid: then every mount counts as a first). */
+/**
+ * The volume a mount is for: its pod's uid and its target path ('' without a uid: then every mount counts as a first).
+ * Not the class name: v1.5's rotation reconciler leaves the secretProviderClass attribute out of its mounts. Hashed, so
+ * an entry is small and the same size whatever the driver sent.
+ */
 function podKey(spec: MountSpec): string {
-  return spec.pod.uid ? `${spec.pod.uid}|${spec.secretProviderClass}` : '';
+  if (!spec.pod.uid) return '';
+  return createHash('sha256').update(spec.pod.uid).update('\0').update(spec.targetPath ?? '').digest('base64url');
 }
 
 interface ReaderScope {

@@ -69,10 +69,11 @@ export class MountService {
       const hooks = this.options.hooks;
       const prepared = hooks?.prepare ? await hooks.prepare(request.attributes, request.secrets, signal) : request.attributes;
       // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
-      spec = await this.parser.parse(prepared, request.secrets, {
+      const parsed = await this.parser.parse(prepared, request.secrets, {
         cloudName: this.options.defaultCloudName,
         ...(this.options.maxCacheTtlMs ? { maxCacheTtlMs: this.options.maxCacheTtlMs } : {}),
       });
+      spec = request.targetPath ? { ...parsed, targetPath: request.targetPath } : parsed;
       if (hooks?.admit) await hooks.admit(spec, signal);
       const result = await this.fetchAll(spec, request.defaultMode, signal);
       hooks?.succeeded?.(attributes, spec);

@@ -188,3 +188,32 @@ describe('Key Vault value cache in the provider process', () => {
     expect(azure.keyVault.requests.length).toBe(before);
   });
 });
+
+describe('with the cache off (no --keyvault-cache-max-ttl, the default)', () => {
+  let plain: ProviderProcess;
+
+  beforeAll(async () => {
+    plain = await startProvider({ env: azure.providerEnv() });
+  });
+
+  afterAll(async () => {
+    await plain?.stop();
+  });
+
+  it('a class with cacheTTL mounts exactly as one without it: every mount reads Key Vault, same response, no cache series', async () => {
+    const mountWith = (cacheTTL: string): Promise<Awaited<ReturnType<ProviderProcess['client']['mount']>>> =>
+      plain.client.mount(request('vc-off', 'off-node', READER.clientId, cacheTTL, ['objectName: db\nobjectType: secret\nwriteTags: "true"']));
+    const before = gets('vc-off', READER.id);
+    const withTtl = [await mountWith('2m'), await mountWith('2m'), await mountWith('2m')];
+    const without = await mountWith('');
+    expect(gets('vc-off', READER.id)).toBe(before + 4);
+    for (const result of withTtl) {
+      expect(result.files).toEqual(without.files);
+      expect(result.objectVersion).toEqual(without.objectVersion);
+    }
+    await plain.waitForLog('cacheTTL is ignored: the Key Vault value cache is off on this node');
+    const body = await (await fetch(`http://127.0.0.1:${plain.prometheusPort}/metrics`)).text();
+    expect(body).not.toContain('keyvault_cache');
+    expect(body).not.toContain('keyvault_value');
+  });
+});

@@ -409,9 +409,17 @@ describe('Key Vault value cache', () => {
     expect(await read(access, spec('p1', mi))).toBe('the-secret-value');
     expect(vault.reads).toBe(4);
     expect(counts.hits).toBe(1);
-    // A mount of the pod with another class is that class's first mount.
-    await read(access, { ...spec('p1', mi), secretProviderClass: 'other-class' });
+    // Another volume of the pod (its own target path) has its own first mount.
+    const volume = (path: string, s: MountSpec = spec('p1', mi)): MountSpec => ({ ...s, targetPath: `/var/lib/kubelet/pods/p1/volumes/kubernetes.io~csi/${path}/mount` });
+    await read(access, volume('a'));
     expect(vault.reads).toBe(5);
+    await read(access, volume('b'));
+    expect(vault.reads).toBe(6);
+    await read(access, volume('a'));
+    expect(vault.reads).toBe(6);
+    // v1.5's rotation reconciler leaves the class attribute out: the same volume, still a republish.
+    await read(access, volume('b', { ...spec('p1', mi), secretProviderClass: '' }));
+    expect(vault.reads).toBe(6);
   });
 
   test('remembered pods are bounded; a pod pushed out reads Key Vault at its next mount (never the other way round)', async () => {
