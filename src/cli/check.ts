@@ -141,7 +141,9 @@ function checkClass(manifest: ClassManifest, cloudName: string): { errors: strin
     [SECRET_PROVIDER_CLASS]: name,
   };
   try {
-    const parsed = parseMountParameters(attributes, { clientid: 'placeholder', clientsecret: 'placeholder' }, { cloudName });
+    // No node here: cacheTTL is checked as a duration, not against a node's --keyvault-cache-max-ttl (nor ignored).
+    const defaults = { cloudName, maxCacheTtlMs: Number.POSITIVE_INFINITY };
+    const parsed = parseMountParameters(attributes, { clientid: 'placeholder', clientsecret: 'placeholder' }, defaults);
     return { errors: [], warnings: parsed.warnings };
   } catch (err) {
     return { errors: [(err as Error).message], warnings: [] };
