@@ -12,7 +12,16 @@
 import { createHash } from 'node:crypto';
 import type { MountHooks } from '../mount/hooks';
 import type { Logger } from '../observability/logger';
-import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultAccess, VaultReader } from '../mount/ports';
+import type {
+  FetchedCertificate,
+  FetchedKey,
+  FetchedSecret,
+  ListedSecret,
+  ListedVersion,
+  ObjectMetadata,
+  VaultAccess,
+  VaultReader,
+} from '../mount/ports';
 import type { MountSpec, ObjectType } from '../mount/types';
 import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
@@ -350,8 +359,15 @@ class CachingReader implements VaultReader {
     return this.access.through(this.scope, 'cert', name, version, signal, () => this.reader.getCertificate(name, version, signal), CERTIFICATE_CODEC);
   }
 
-  /** Listings are not cached: they decide which versions a history mount reads, and each version is cached itself. */
+  /**
+   * Listings are not cached: they decide which versions a history mount reads and which secrets a selection mounts
+   * (a secret added, removed or retagged shows at the next mount, as without the cache); each value is cached itself.
+   */
   listVersions(type: ObjectType, name: string, signal: AbortSignal): Promise<ListedVersion[]> {
     return this.reader.listVersions(type, name, signal);
+  }
+
+  listSecrets(signal: AbortSignal): Promise<ListedSecret[]> {
+    return this.reader.listSecrets(signal);
   }
 }

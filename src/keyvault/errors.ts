@@ -14,6 +14,8 @@ export interface ReadContext {
   objectName: string;
   version: string;
   identity: string;
+  /** Set for a listing of the vault's objects of the type (objectName is then empty). */
+  listing?: boolean;
 }
 
 /** The role that grants read access to each object type under Azure RBAC. */
@@ -35,7 +37,8 @@ const DISABLED = /not allowed on a disabled/i;
 
 
 /** The object a read was for, as messages name it: `secret "db"` or `key "k" version abc…`. */
-export function describeRead(ctx: Pick<ReadContext, 'objectType' | 'objectName' | 'version'>): string {
+export function describeRead(ctx: Pick<ReadContext, 'objectType' | 'objectName' | 'version' | 'listing'>): string {
+  if (ctx.listing) return `the list of ${ctx.objectType}s`;
   return `${ctx.objectType} "${ctx.objectName}"${ctx.version ? ` version ${ctx.version}` : ''}`;
 }
 
@@ -180,11 +183,26 @@ function forbiddenMessage(service: string, status: number, code: string, what: s
     action ? `action ${action}` : permission ? `missing permission ${permission}` : undefined,
   ].filter(Boolean);
   const detail = `(${status}${code}${parts.length > 0 ? `: ${parts.join('; ')}` : ''})`;
+  if (ctx.listing) return `${ctx.identity} may not list the ${ctx.objectType}s of ${vault} ${detail}: ${listGrant(ctx.objectType, role)}`;
   const grant = permission
     ? `add an access policy for that principal with ${permission} permission (the vault uses access policies), or ` +
       `switch the vault to Azure RBAC and grant the ${role} role`
     : `grant that principal the ${role} role on the vault (or on the ${ctx.objectType})`;
   return `${ctx.identity} may not read ${what} from ${vault} ${detail}: ${grant}`;
+}
+
+/**
+ * Selecting secrets by prefix, pattern or tags lists the vault, which reading named secrets never does: under Azure
+ * RBAC the data action Microsoft.KeyVault/vaults/secrets/readMetadata/action (in "Key Vault Secrets User", assigned
+ * on the vault: a role on single secrets does not cover the listing); under access policies the List permission.
+ */
+function listGrant(objectType: ReadContext['objectType'], role: string): string {
+  const plural = `${objectType}s`;
+  return (
+    `listing needs the data action Microsoft.KeyVault/vaults/${plural}/readMetadata/action: with Azure RBAC grant ` +
+    `that principal the ${role} role on the vault itself (a role on single ${plural} does not allow listing them); ` +
+    `with access policies add the List permission for ${plural} (besides Get) to its access policy`
+  );
 }
 
 /** What an @azure/identity AuthenticationError may show: the status and the OAuth error word, never the description. */

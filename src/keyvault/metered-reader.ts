@@ -48,5 +48,6 @@ export function meteredReader(reader: VaultReader, metrics: ProviderMetrics): Va
     getCertificate: (name, version, signal) => timed('cert', signal, () => reader.getCertificate(name, version, signal)),
     listVersions: (type: ObjectType, name, signal): Promise<ListedVersion[]> =>
       timed(type, signal, () => reader.listVersions(type, name, signal)),
+    listSecrets: (signal) => timed('secret', signal, () => reader.listSecrets(signal)),
   };
 }

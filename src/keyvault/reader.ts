@@ -9,7 +9,7 @@ import { ProviderError } from '../errors';
 import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
 import { isRenewable } from '../identity/caching-credential';
 import { isRestError } from '@azure/core-rest-pipeline';
-import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedVersion, ObjectMetadata, VaultReader } from '../mount/ports';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ListedSecret, ListedVersion, ObjectMetadata, VaultReader } from '../mount/ports';
 import type { ObjectType } from '../mount/types';
 import { describeRead, toProviderError, type ReadContext } from './errors';
 import { keyVaultMetricsPolicy } from './metrics-policy';
@@ -39,6 +39,13 @@ export interface ReaderOptions {
  * answer of Key Vault and is never buffered.
  */
 export const KEY_VAULT_MAX_BODY_BYTES = 256 * 1024;
+/**
+ * The most pages one secret listing reads (Key Vault sends at most 25 secrets a page, and may send empty pages with a
+ * nextLink), and the most secrets it keeps: a vault of thousands of secrets fails the selection instead of costing
+ * hundreds of requests of the vault's shared budget at every mount and rotation.
+ */
+export const MAX_SECRET_LIST_PAGES = 80;
+export const MAX_LISTED_SECRETS = 2000;
 
 type ReadKind = ReadContext['objectType'];
 
@@ -145,6 +152,27 @@ export class KeyVaultReader implements VaultReader {
     }
   }
 
+  async listSecrets(signal: AbortSignal): Promise<ListedSecret[]> {
+    return this.read('secret', '', '', signal, async (abortSignal) => {
+      const pages = this.secretClient().listPropertiesOfSecrets({ abortSignal }).byPage({ maxPageSize: 25 });
+      const secrets: ListedSecret[] = [];
+      for (let page = 0; ; page++) {
+        if (abortSignal.aborted) throw abortError(abortSignal);
+        if (page >= MAX_SECRET_LIST_PAGES || secrets.length > MAX_LISTED_SECRETS) {
+          throw new ProviderError(
+            'FailedPrecondition',
+            `Key Vault "${this.vaultName}" has more secrets than a selection lists (more than ${secrets.length} in ` +
+              `${page} pages; the bound is ${MAX_LISTED_SECRETS} secrets or ${MAX_SECRET_LIST_PAGES} pages): name the ` +
+              'objects one by one, or keep the selected secrets in a vault of their own',
+          );
+        }
+        const next = await untilAborted(pages.next(), abortSignal);
+        if (next.done) return secrets;
+        for (const p of next.value) secrets.push(listedSecret(p));
+      }
+    }, 'list');
+  }
+
   /**
    * One read, shared with the mounts already waiting for the same one (key: operation, object, version; names are
    * case-insensitive in Key Vault), retried through the vault's gate, failing as a ProviderError that names it.
@@ -155,7 +183,7 @@ export class KeyVaultReader implements VaultReader {
     version: string,
     signal: AbortSignal,
     attempt: (signal: AbortSignal) => Promise<T>,
-    operation: 'get' | 'versions' = 'get',
+    operation: 'get' | 'versions' | 'list' = 'get',
   ): Promise<T> {
     const key = `${operation}/${kind}/${name.toLowerCase()}/${version.toLowerCase()}`;
     // Only a read that starts a request builds its context; mounts joining one in flight just wait.
@@ -167,6 +195,7 @@ export class KeyVaultReader implements VaultReader {
         objectName: name,
         version,
         identity: this.identityDescription,
+        ...(operation === 'list' ? { listing: true } : {}),
       };
       const progress: RetryProgress = { attempts: 0, queued: false, lastFailure: undefined };
       return {
@@ -323,6 +352,27 @@ interface ListedProperties {
   version?: string;
   enabled?: boolean;
   createdOn?: Date;
+}
+
+/** A listed secret's properties as the SDK maps them (no value, no kid: the listing has neither). */
+function listedSecret(p: {
+  name: string;
+  enabled?: boolean;
+  expiresOn?: Date;
+  notBefore?: Date;
+  tags?: Record<string, string>;
+  managed?: boolean;
+  contentType?: string;
+}): ListedSecret {
+  return {
+    name: p.name,
+    enabled: p.enabled !== false,
+    expiresOn: p.expiresOn,
+    notBefore: p.notBefore,
+    tags: { ...(p.tags ?? {}) },
+    managed: p.managed === true,
+    contentType: p.contentType,
+  };
 }
 
 function listed(properties: ListedProperties): ListedVersion {

@@ -10,6 +10,7 @@ import { FilePathRegistry } from './paths';
 import type { ProviderMetrics } from '../observability/metrics';
 import type { VaultAccess, VaultReader } from './ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
+import { expandSelections } from './selected-secrets';
 import type { MountSpec, ObjectSpec } from './types';
 
 export interface MountOptions extends ContentOptions {
@@ -124,18 +125,22 @@ export class MountService {
       }
       return reader;
     };
-    const fetched = await mapBounded(spec.objects, this.options.maxParallelFetches, signal, async (object, objectSignal) =>
+    // Entries that select secrets by prefix, pattern or tags become the secrets they select (one listing each).
+    const selected = await expandSelections(spec.objects, (o) => readerFor(o.vaultName || spec.vaultName), this.options.maxParallelFetches, signal);
+    for (const note of selected.notes) this.logger.debug(mountFields(spec), note);
+    const objects = selected.objects;
+    const fetched = await mapBounded(objects, this.options.maxParallelFetches, signal, async (object, objectSignal) =>
       this.fetchOne(await readerFor(object.vaultName || spec.vaultName), object, spec, objectSignal),
     );
 
     const files = new Map<string, MountFile>();
     const objectVersions: MountResult['objectVersions'] = [];
     const paths = new FilePathRegistry();
-    const warnings: string[] = [];
+    const warnings: string[] = [...selected.warnings];
     /** Paths of separate .crt/.key files, known only now (clashes between the others were reported at parse time). */
     const separateFiles = new Set<string>();
     fetched.forEach((result, i) => {
-      const object = spec.objects[i]!;
+      const object = objects[i]!;
       warnings.push(...result.warnings);
       const planned = new Set(filesOf(object));
       for (const file of result.files) {
@@ -151,6 +156,7 @@ export class MountService {
       }
       objectVersions.push(...result.versions);
     });
+    objectVersions.push(...selected.versions);
     for (const warning of warnings) this.logger.warn(mountFields(spec), warning);
     if (objectVersions.length === 0) {
       // The driver fails a response without object versions ("missing object versions"): say why instead.

@@ -2,6 +2,7 @@ import { isAlias, isScalar, parseDocument, visit, type Node } from 'yaml';
 import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
 import { checkJsonPath } from './json-paths';
+import { isSelectionEntry, parseSelection, SELECTION_FIELDS, SELECTION_ONLY_FIELDS } from './object-selection';
 import type { JsonPathSpec, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import { yamlInt32 } from './yaml-int';
@@ -24,6 +25,8 @@ const KNOWN_FIELDS = new Set([
   'writeObject',
   'writeTags',
   'writeAttributes',
+  ...SELECTION_FIELDS,
+  ...SELECTION_ONLY_FIELDS,
 ]);
 export const TAGS_FILE_SUFFIX = '.tags.json';
 export const ATTRIBUTES_FILE_SUFFIX = '.attributes.json';
@@ -35,7 +38,7 @@ export const MAX_JSON_PATHS = 100;
  * field only warns (manifests mount today with it); a misspelt new field ("keyVaultName", "Optional") would silently
  * read the wrong vault or fail on a deleted secret, and no manifest depends on it yet, so it fails.
  */
-const OPT_IN_FIELDS = ['optional', 'keyvaultName', 'jsonPaths', 'writeObject', 'writeTags', 'writeAttributes'];
+const OPT_IN_FIELDS = ['optional', 'keyvaultName', 'jsonPaths', 'writeObject', 'writeTags', 'writeAttributes', ...SELECTION_FIELDS, ...SELECTION_ONLY_FIELDS];
 const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 /** Key Vault object names: 1-127 letters, digits and dashes. */
@@ -141,7 +144,7 @@ export function parseObjectsDetailed(yamlText: string): ParsedObjects {
         'several SecretProviderClasses',
     );
   }
-  const files = objects.reduce((n, o) => n + Math.max(1, o.versionHistory), 0);
+  const files = objects.reduce((n, o) => n + (o.select ? o.select.maxObjects : Math.max(1, o.versionHistory)), 0);
   if (files > MAX_OBJECT_FILES) {
     throw invalidArgument(
       `objects ask for ${files} files (objects and their objectVersionHistory versions), above the limit of ` +
@@ -164,8 +167,9 @@ export function shadowedWarning(path: string, earlier: string, later: string): s
 }
 
 /** "objects.array[1] (secret "db-password")": how messages name an object (and its vault when it has its own). */
-export function describeObject(object: Pick<ObjectSpec, 'index' | 'type' | 'name'> & { vaultName?: string }): string {
+export function describeObject(object: Pick<ObjectSpec, 'index' | 'type' | 'name'> & Partial<Pick<ObjectSpec, 'vaultName' | 'select'>>): string {
   const vault = object.vaultName ? ` in Key Vault "${object.vaultName}"` : '';
+  if (object.select) return `objects.array[${object.index}] (${object.select.criteria}${vault})`;
   return `objects.array[${object.index}] (${object.type} "${object.name}"${vault})`;
 }
 
@@ -179,6 +183,8 @@ export function objectId(object: Pick<ObjectSpec, 'type' | 'name' | 'vaultName'>
 
 /** The files an object will produce, known before any fetch (separate .crt/.key files are added after it). */
 export function filesOf(object: ObjectSpec): string[] {
+  // A selection's files are known only once the vault has been listed (selected-secrets.ts checks them then).
+  if (object.select) return [];
   if (object.versionHistory <= 1) {
     return [
       ...(object.writeObject ? [object.fileName] : []),
@@ -202,16 +208,20 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
   const where = `objects.array[${index}]`;
   const field = (name: string): string => stringField(fields, name, where);
 
-  const name = field('objectName');
-  if (!name) throw invalidArgument(`${where}: objectName is required`);
-  if (!OBJECT_NAME.test(name)) {
-    throw invalidArgument(
-      `${where}: objectName "${name.slice(0, 140)}" is not a valid Key Vault object name (1-127 letters, digits and dashes)`,
-    );
+  // An entry that selects secrets by prefix, pattern or tags names none; the fields they share are read below.
+  const select = isSelectionEntry(fields) ? parseSelection(fields, where, field) : undefined;
+  const name = select ? '' : field('objectName');
+  if (!select) {
+    if (!name) throw invalidArgument(`${where}: objectName is required (or objectNamePrefix, objectNameRegex or objectTags to select secrets)`);
+    if (!OBJECT_NAME.test(name)) {
+      throw invalidArgument(
+        `${where}: objectName "${name.slice(0, 140)}" is not a valid Key Vault object name (1-127 letters, digits and dashes)`,
+      );
+    }
   }
-  const here = `${where} ("${name}")`;
+  const here = select ? `${where} (${select.criteria})` : `${where} ("${name}")`;
 
-  const typeText = field('objectType').toLowerCase();
+  const typeText = field('objectType').toLowerCase() || (select ? 'secret' : '');
   if (!typeText) throw invalidArgument(`${here}: objectType is required: use secret, key or cert`);
   const type = OBJECT_TYPES.find((t) => t === typeText);
   if (!type) throw invalidArgument(`${here}: objectType "${field('objectType')}" is not supported: use secret, key or cert`);
@@ -268,7 +278,7 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
   }
 
   // The driver cleans each path before writing ("./a" and "a//b" are written as "a" and "a/b"), so do we.
-  const fileName = normalizeFilePath(field('objectAlias') || name);
+  const fileName = select ? select.folder : normalizeFilePath(field('objectAlias') || name);
   const pathProblem = checkFilePath(fileName);
   if (pathProblem) {
     const source = field('objectAlias') ? `objectAlias "${fileName.slice(0, 200)}"` : 'objectName';
@@ -312,6 +322,7 @@ function parseObject(fields: Record<string, unknown>, index: number, warnings: s
     writeObject,
     writeTags,
     writeAttributes,
+    ...(select ? { select } : {}),
   };
 }
 

@@ -49,6 +49,18 @@ export interface ListedVersion {
   createdOn: Date | undefined;
 }
 
+/** One secret as the vault's secret listing shows it: its current version's attributes and tags, no value. */
+export interface ListedSecret {
+  name: string;
+  enabled: boolean;
+  expiresOn: Date | undefined;
+  notBefore: Date | undefined;
+  tags: Record<string, string>;
+  /** Set (with contentType application/x-pkcs12 or application/x-pem-file) when the secret backs a certificate. */
+  managed: boolean;
+  contentType: string | undefined;
+}
+
 /** Reads objects from one vault as one identity. Errors are ProviderErrors that name the object and the vault. */
 export interface VaultReader {
   /** The vault's name, for messages about what was (not) found in it. */
@@ -61,6 +73,11 @@ export interface VaultReader {
    * order (which is not creation order). An object that does not exist may list as empty rather than fail.
    */
   listVersions(type: ObjectType, name: string, signal: AbortSignal): Promise<ListedVersion[]>;
+  /**
+   * Every secret of the vault (current versions, disabled ones included), following the listing's pages up to a
+   * bound: a vault with more fails the read instead of being listed without end.
+   */
+  listSecrets(signal: AbortSignal): Promise<ListedSecret[]>;
 }
 
 /** Resolves a mount's vault, cloud and identity to a reader (reused across mounts of the same vault and identity). */

@@ -31,6 +31,29 @@ export interface ObjectSpec {
   writeTags: boolean;
   /** `writeAttributes: "true"`: enabled, created, updated, expires and notBefore as JSON in `<fileName>.attributes.json`. */
   writeAttributes: boolean;
+  /**
+   * Set on an entry that selects secrets by name prefix, pattern or tags instead of naming one (object-selection.ts);
+   * `name` is then empty and the matching secrets are listed at mount time.
+   */
+  select?: SecretSelection;
+}
+
+/** What an `objects` entry with objectNamePrefix, objectNameRegex or objectTags selects: plain data (cloneable). */
+export interface SecretSelection {
+  /** Names starting with this, compared as Key Vault compares names (case-insensitively); '' = any. */
+  namePrefix: string;
+  /** An RE2 pattern searched in the name (already checked to compile); '' = any. */
+  nameRegex: string;
+  /** Tags every selected secret must carry with exactly these values; empty = any. */
+  tags: Record<string, string>;
+  /** The most secrets the entry may select; more fails the mount. */
+  maxObjects: number;
+  /** Folder of the files (objectAlias, else the prefix). */
+  folder: string;
+  /** The file name inside the folder, with {name} and {nameWithoutPrefix}. */
+  fileNameTemplate: string;
+  /** How messages name the entry's criteria, e.g. `objectNamePrefix "app-"` (never a tag value). */
+  criteria: string;
 }
 
 export interface JsonPathSpec {

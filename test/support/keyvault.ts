@@ -4,6 +4,8 @@
  *   GET /secrets/{name}/            (latest; note the trailing slash the SDK sends for an empty version)
  *   GET /secrets/{name}/{version}
  *   GET /secrets/{name}/versions?maxresults=N, then every `nextLink` as given (the SDK adds api-version if missing)
+ *   GET /secrets?maxresults=N (the vault's secrets: current version's attributes, tags, contentType and `managed`
+ *                              for a certificate's secret, never a value nor a `kid`; disabled ones included), paged the same way
  * and the same shapes for /keys and /certificates.
  *
  * One HTTPS server serves every vault; the vault is chosen by the Host header (`<vault>.<cloud suffix>`), so the

@@ -38,6 +38,7 @@ class FakeVault implements VaultAccess {
       getKey: () => Promise.reject(new Error('not used')),
       getCertificate: () => Promise.reject(new Error('not used')),
       listVersions: () => Promise.resolve([]),
+      listSecrets: () => Promise.resolve([]),
     };
   }
 }
@@ -346,6 +347,7 @@ describe('Key Vault value cache', () => {
           return { cer: new Uint8Array([9, 8, 7]), version: 'c1', metadata: metadata('cert') };
         },
         listVersions: () => Promise.resolve([]),
+        listSecrets: () => Promise.resolve([]),
       }),
     };
     const { access } = setup();
@@ -463,5 +465,30 @@ describe('Key Vault value cache', () => {
     expect(lines).toHaveLength(3);
     expect(lines[2]).toMatchObject({ object: 'secret/db', alsoServedStaleSinceLastLine: 19 + 20 });
     expect(logs.join('')).not.toContain('the-secret-value');
+  });
+
+  test('listings (version history, selections) reach Key Vault on every mount; the values they lead to are cached', async () => {
+    let listings = 0;
+    const { vault, access } = setup();
+    const listing: VaultAccess = {
+      open: async (s) => ({
+        ...(await vault.open(s)),
+        listSecrets: async () => {
+          listings++;
+          return [{ name: 'db', enabled: true, expiresOn: undefined, notBefore: undefined, tags: {}, managed: false, contentType: undefined }];
+        },
+      }),
+    };
+    const cached = new CachingVaultAccess(listing, (access as unknown as { options: ValueCacheOptions }).options);
+    const mi = { mode: 'vmManagedIdentity', userAssigned: undefined } as const;
+    vault.roles.set(cacheIdentityKey(spec('p1', mi)), true);
+    for (let i = 0; i < 3; i++) {
+      const reader = await cached.open(spec('p1', mi), signal);
+      const [listed] = await reader.listSecrets(signal);
+      await reader.getSecret(listed!.name, '', signal);
+      cached.succeeded({}, spec('p1', mi));
+    }
+    expect(listings).toBe(3);
+    expect(vault.reads).toBe(1);
   });
 });

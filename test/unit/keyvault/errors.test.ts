@@ -122,3 +122,33 @@ describe('toProviderError: answers an operator fixes in one step (issue 12)', ()
     expect(err.message).toContain("vault's firewall");
   });
 });
+
+describe('toProviderError: a listing of the vault (objects selected by prefix, pattern or tags)', () => {
+  const listing: ReadContext = { ...ctx, objectName: '', listing: true };
+
+  it('a 403 names the data action, the role on the vault itself and the access policy permission', () => {
+    // What the SDK's paging helper throws: the service's text is gone, only the status and code remain.
+    const err = toProviderError(new RestError('Pagination failed with unexpected statusCode 403', { statusCode: 403, code: 'Forbidden' }), listing);
+    expect(err.status).toBe('PermissionDenied');
+    expect(err.message).toBe(
+      `the node's system-assigned managed identity may not list the secrets of Key Vault "shop-kv" (403 Forbidden): ` +
+        'listing needs the data action Microsoft.KeyVault/vaults/secrets/readMetadata/action: with Azure RBAC grant ' +
+        'that principal the "Key Vault Secrets User" role on the vault itself (a role on single secrets does not allow ' +
+        'listing them); with access policies add the List permission for secrets (besides Get) to its access policy',
+    );
+  });
+
+  it('keeps the caller and the action when the service text is there (RBAC)', () => {
+    const service =
+      "Caller is not authorized to perform action on resource.\r\nCaller: appid=1111;oid=2222;iss=https://sts.windows.net/t/\r\n" +
+      "Action: 'Microsoft.KeyVault/vaults/secrets/readMetadata/action'\r\n";
+    const err = toProviderError(new RestError(service, { statusCode: 403, code: 'Forbidden' }), listing);
+    expect(err.message).toContain('(403 Forbidden: Caller is not authorized to perform action on resource; caller appid=1111;oid=2222; action Microsoft.KeyVault/vaults/secrets/readMetadata/action)');
+  });
+
+  it('other failures name the listing, not an object', () => {
+    expect(toProviderError(new RestError('x', { statusCode: 503, code: 'ServiceUnavailable' }), listing).message).toBe(
+      'Key Vault "shop-kv" failed to serve the list of secrets (503 ServiceUnavailable)',
+    );
+  });
+});

@@ -9,6 +9,7 @@ import type {
   FetchedCertificate,
   FetchedKey,
   FetchedSecret,
+  ListedSecret,
   ListedVersion,
   PublicJwk,
   VaultReader,
@@ -73,6 +74,25 @@ class MemoryVault implements VaultReader {
     return [...(this.objects.get(`${type}/${name}`) ?? [])]
       .sort((a, b) => (a.version < b.version ? -1 : 1))
       .map((v) => ({ version: v.version, enabled: v.enabled, createdOn: new Date(v.created * 1000) }));
+  }
+
+  async listSecrets(signal: AbortSignal): Promise<ListedSecret[]> {
+    this.calls.push('list secrets');
+    await this.pause(signal);
+    return [...this.objects.entries()]
+      .filter(([key]) => key.startsWith('secret/'))
+      .map(([key, versions]) => {
+        const latest = versions[versions.length - 1]!;
+        return {
+          name: key.slice('secret/'.length),
+          enabled: latest.enabled,
+          expiresOn: undefined,
+          notBefore: undefined,
+          tags: { ...(latest.secret?.metadata?.tags ?? {}) },
+          managed: latest.secret?.certificateKeyId !== undefined,
+          contentType: latest.secret?.contentType,
+        };
+      });
   }
 
   private async get(type: ObjectType, name: string, version: string, signal: AbortSignal): Promise<StoredVersion> {
