@@ -6,8 +6,10 @@ import { providerVersion, versionJson } from './cli/version';
 import { CredentialCache } from './identity/credentials';
 import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
 import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
+import { CachingVaultAccess } from './keyvault/cached-vault-access';
 import { AzureVaultAccess } from './keyvault/vault-access';
 import { createKubeFeatures, type KubeFeatures } from './kube/features';
+import { combineHooks } from './mount/hooks';
 import { MountService } from './mount/mount-service';
 import { createLogger, type Logger } from './observability/logger';
 import { PrometheusMetrics } from './observability/prometheus';
@@ -89,22 +91,28 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     // The Azure SDKs' convention for another IMDS address (aad-pod-identity's NMI, and our tests' stand-in).
     ...(process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] ? { imdsEndpoint: process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] } : {}),
   });
-  const vaults = new AzureVaultAccess(credentials, {
+  const azureVaults = new AzureVaultAccess(credentials, {
     userAgentPrefix,
     metrics,
     connections,
     maxRequestsPerVault: config.maxRequestsPerVault,
+    ...(config.vaultRequestsPerSecond > 0 ? { requestsPerSecondPerVault: config.vaultRequestsPerSecond } : {}),
     cloudFiles: { dir: config.cloudEnvFileDir },
   });
+  // The value cache only when the operator turned it on: off, mounts take exactly the path they take without it.
+  const cache = config.keyVaultCache;
+  const caching = cache.maxTtlMs > 0 ? new CachingVaultAccess(azureVaults, { ...cache, metrics, logger }) : undefined;
   const kube = kubeFeatures(config, logger, metrics, userAgentPrefix);
   const mounts = new MountService(
-    vaults,
+    caching ?? azureVaults,
     {
       defaultCloudName: defaultCloud,
       constructPemChain: config.constructPemChain,
       writeCertAndKeyInSeparateFiles: config.writeCertAndKeyInSeparateFiles,
       maxParallelFetches: config.maxFetchesPerMount,
-      hooks: kube.hooks,
+      ...(cache.maxTtlMs > 0 ? { maxCacheTtlMs: cache.maxTtlMs } : {}),
+      // The cache learns from each successful mount which pods it may answer from memory.
+      hooks: caching ? combineHooks(kube.hooks, caching) : kube.hooks,
     },
     logger,
     metrics,
@@ -121,6 +129,7 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
       maxRequestsPerVault: config.maxRequestsPerVault,
       credentialCacheSize: config.credentialCacheSize,
       cloudEnvFileDir: config.cloudEnvFileDir,
+      ...(cache.maxTtlMs > 0 ? { keyVaultCache: cache } : {}),
       rotationFailureEvents: config.rotationFailureEvents,
       workloadIdentityFromServiceAccount: config.workloadIdentityFromServiceAccount,
       nodeIdentityPolicy: config.nodeIdentityPolicy,
@@ -175,7 +184,7 @@ function createMetrics(config: ProviderConfig): PrometheusMetrics {
   if (config.metricsBackend.toLowerCase() !== 'prometheus') {
     throw new Error(`--metrics-backend "${config.metricsBackend}" is not supported: the only metrics backend is Prometheus`);
   }
-  return new PrometheusMetrics();
+  return new PrometheusMetrics({ valueCache: config.keyVaultCache.maxTtlMs > 0 });
 }
 
 function handleSignals(

@@ -26,7 +26,8 @@ import {
   WORKLOAD_IDENTITY_AUDIENCE,
 } from '../mount/parameters';
 import type { MountSpec } from '../mount/types';
-import { parseDuration, type ProviderConfig } from './flags';
+import type { ProviderConfig } from './flags';
+import { parseDuration } from '../util/duration';
 import { NodeIdentityPolicy } from '../kube/node-identity-policy';
 import { Prober, providerConfigOf, providerFlagsOf, type ProbeLine } from './probe';
 
@@ -371,7 +372,8 @@ function checkClass(
     [SECRET_PROVIDER_CLASS]: name,
   };
   try {
-    const parsed = parseMountParameters(attributes, secrets, { cloudName });
+    // No node here: cacheTTL is checked as a duration, not against a node's --keyvault-cache-max-ttl (nor ignored).
+    const parsed = parseMountParameters(attributes, secrets, { cloudName, maxCacheTtlMs: Number.POSITIVE_INFINITY });
     return { errors: [], warnings: parsed.warnings, spec: parsed };
   } catch (err) {
     return { errors: [(err as Error).message], warnings: [] };

@@ -8,6 +8,7 @@
 
 import { isIP } from 'node:net';
 import { parseNamespaceLabel, type NamespaceLabel } from '../kube/node-identity-policy';
+import { parseDuration } from '../util/duration';
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -37,6 +38,16 @@ export interface ProviderConfig {
   credentialCacheSize: number;
   /** The only directory whose files a SecretProviderClass may name in cloudEnvFileName. */
   cloudEnvFileDir: string;
+  /** The Key Vault value cache: off while maxTtlMs is 0 (see keyvault/cached-vault-access.ts). */
+  keyVaultCache: {
+    maxTtlMs: number;
+    maxEntries: number;
+    maxBytes: number;
+    allowFirstMounts: boolean;
+    staleGraceMs: number;
+  };
+  /** Key Vault requests sent per second to one vault from this node (a token bucket); 0 = no rate bound. */
+  vaultRequestsPerSecond: number;
   /** Kubeconfig file for the Kubernetes API; '' = the pod's in-cluster configuration. */
   kubeconfig: string;
   /** Post a Warning event on the pod when a rotation (a mount after a successful one) fails. */
@@ -86,6 +97,9 @@ export const DEFAULT_CONFIG: Readonly<ProviderConfig> = Object.freeze({
   // Inside the provider's container this folder holds only what the chart mounts (the reference's documented place
   // for the Azure Stack Hub file), never the node's own files.
   cloudEnvFileDir: '/etc/kubernetes',
+  // Off: a class's cacheTTL is then ignored, and every mount reads Key Vault as without the cache.
+  keyVaultCache: { maxTtlMs: 0, maxEntries: 10_000, maxBytes: 64 * 1024 * 1024, allowFirstMounts: false, staleGraceMs: 0 },
+  vaultRequestsPerSecond: 0,
   // Off: the provider calls no Kubernetes API unless one of these is turned on.
   kubeconfig: '',
   rotationFailureEvents: false,
@@ -118,6 +132,12 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-fetches-per-mount': { type: 'int', apply: (c, v) => (c.maxFetchesPerMount = parsePositiveInt(v)) },
   'max-requests-per-vault': { type: 'int', apply: (c, v) => (c.maxRequestsPerVault = parsePositiveInt(v)) },
   'credential-cache-size': { type: 'int', apply: (c, v) => (c.credentialCacheSize = parseNonNegativeInt(v)) },
+  'keyvault-cache-max-ttl': { type: 'duration', apply: (c, v) => (c.keyVaultCache.maxTtlMs = parseDuration(v)) },
+  'keyvault-cache-max-entries': { type: 'int', apply: (c, v) => (c.keyVaultCache.maxEntries = parsePositiveInt(v)) },
+  'keyvault-cache-max-bytes': { type: 'int', apply: (c, v) => (c.keyVaultCache.maxBytes = parsePositiveInt(v)) },
+  'keyvault-cache-first-mounts': { type: 'bool', apply: (c, v) => (c.keyVaultCache.allowFirstMounts = parseBool(v)) },
+  'keyvault-cache-stale-grace': { type: 'duration', apply: (c, v) => (c.keyVaultCache.staleGraceMs = parseDuration(v)) },
+  'max-requests-per-second-per-vault': { type: 'int', apply: (c, v) => (c.vaultRequestsPerSecond = parseNonNegativeInt(v)) },
   'cloud-env-file-dir': { type: 'string', apply: (c, v) => (c.cloudEnvFileDir = parseAbsoluteDir(v)) },
   kubeconfig: { type: 'string', apply: (c, v) => (c.kubeconfig = v) },
   'rotation-failure-events': { type: 'bool', apply: (c, v) => (c.rotationFailureEvents = parseBool(v)) },
@@ -262,22 +282,6 @@ function parsePort(value: string): number {
   const port = parseNonNegativeInt(value);
   if (port > 65535) throw new Error('expected a port number (0-65535)');
   return port;
-}
-
-const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60000, h: 3600000 };
-
-/** A Go duration ("5s", "1m30s", "250ms") in milliseconds. */
-export function parseDuration(value: string): number {
-  if (value === '0') return 0;
-  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
-  let total = 0;
-  let consumed = 0;
-  for (let m = re.exec(value); m; m = re.exec(value)) {
-    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    consumed = re.lastIndex;
-  }
-  if (consumed === 0 || consumed !== value.length) throw new Error('expected a duration such as 5s or 500ms');
-  return total;
 }
 
 function usage(): string {

@@ -10,6 +10,7 @@ import { AZURE_STACK_CLOUD, knownCloud, vaultUrl, type Cloud } from './clouds';
 import type { KeyVaultConnections } from './connections';
 import { meteredReader } from './metered-reader';
 import { KeyVaultReader } from './reader';
+import { RateLimitedGate } from './rate-limited-gate';
 import { VaultGate } from './vault-gate';
 
 export interface VaultAccessOptions {
@@ -22,6 +23,8 @@ export interface VaultAccessOptions {
   connections: KeyVaultConnections;
   /** Requests in flight at once per vault, across all mounts and identities. */
   maxRequestsPerVault: number;
+  /** Requests sent per second to one vault from this node, across all mounts and identities; 0 or absent = no bound. */
+  requestsPerSecondPerVault?: number;
   /** Where (and how much of) the custom cloud files that SecretProviderClasses name may be read. */
   cloudFiles: CloudFilePolicy;
 }
@@ -64,7 +67,10 @@ export class AzureVaultAccess implements VaultAccess {
       userAgentPrefix,
       agent: connections.agentFor(url),
       ...(connections.intermediaryFor(url) ? { intermediary: connections.intermediaryFor(url)! } : {}),
-      gate: this.gates.getOrCreate(url, () => new VaultGate(maxRequestsPerVault)),
+      gate: this.gates.getOrCreate(url, () => {
+        const rate = this.options.requestsPerSecondPerVault ?? 0;
+        return rate > 0 ? new RateLimitedGate(maxRequestsPerVault, rate) : new VaultGate(maxRequestsPerVault);
+      }),
       mode: resolved.mode,
       tokenEndpoint: tokenEndpointOf(resolved.mode),
       ...(metrics ? { metrics } : {}),

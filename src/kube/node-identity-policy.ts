@@ -8,7 +8,7 @@
  * the log that every pod on the node can use its identity.
  */
 import { ProviderError } from '../errors';
-import type { MountHooks } from '../mount/hooks';
+import type { MountHooks } from '../mount/ports';
 import type { MountSpec } from '../mount/types';
 import type { Logger } from '../observability/logger';
 import { BoundedCache } from '../util/bounded-cache';

@@ -13,7 +13,7 @@
 import { hostname } from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { ProviderError } from '../errors';
-import type { MountHooks } from '../mount/hooks';
+import type { MountHooks } from '../mount/ports';
 import { POD_NAME, POD_NAMESPACE, POD_UID, SECRET_PROVIDER_CLASS } from '../mount/parameters';
 import type { MountSpec } from '../mount/types';
 import type { Logger } from '../observability/logger';

@@ -5,10 +5,9 @@ import { ParameterParser } from './off-thread';
 import { fetchObject, type ContentOptions, type FetchedObject } from './fetch-object';
 import { describeObject, filesOf, objectId, shadowedWarning } from './objects';
 import { POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
-import type { MountHooks } from './hooks';
 import { FilePathRegistry } from './paths';
 import type { ProviderMetrics } from '../observability/metrics';
-import type { VaultAccess, VaultReader } from './ports';
+import type { MountHooks, VaultAccess, VaultReader } from './ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
 import { expandSelections } from './selected-secrets';
 import type { MountSpec, ObjectSpec } from './types';
@@ -18,6 +17,8 @@ export interface MountOptions extends ContentOptions {
   defaultCloudName: string;
   /** Objects fetched at once within one mount. */
   maxParallelFetches: number;
+  /** The longest cacheTTL a SecretProviderClass may set; absent = the Key Vault value cache is off. */
+  maxCacheTtlMs?: number;
   /** The Kubernetes-aware features that are on; none by default. */
   hooks?: MountHooks;
 }
@@ -68,7 +69,11 @@ export class MountService {
       const hooks = this.options.hooks;
       const prepared = hooks?.prepare ? await hooks.prepare(request.attributes, request.secrets, signal) : request.attributes;
       // Off the main thread when large (off-thread.ts): a hostile objects text must not stall the node's other mounts.
-      spec = await this.parser.parse(prepared, request.secrets, { cloudName: this.options.defaultCloudName });
+      const parsed = await this.parser.parse(prepared, request.secrets, {
+        cloudName: this.options.defaultCloudName,
+        ...(this.options.maxCacheTtlMs ? { maxCacheTtlMs: this.options.maxCacheTtlMs } : {}),
+      });
+      spec = request.targetPath ? { ...parsed, targetPath: request.targetPath } : parsed;
       if (hooks?.admit) await hooks.admit(spec, signal);
       const result = await this.fetchAll(spec, request.defaultMode, signal);
       hooks?.succeeded?.(attributes, spec);

@@ -1,5 +1,6 @@
 import { invalidArgument } from '../errors';
 import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
+import { parseDuration } from '../util/duration';
 import { parseObjectsCached } from './objects-cache';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from './types';
@@ -32,6 +33,8 @@ const USER_ASSIGNED_RESOURCE_ID =
 export interface ParameterDefaults {
   /** `--cloud-name`: used when the SecretProviderClass sets no cloudName. */
   cloudName: string;
+  /** `--keyvault-cache-max-ttl` (ms): the longest cacheTTL a class may set; 0 or absent = the cache is off. */
+  maxCacheTtlMs?: number;
 }
 
 /**
@@ -129,6 +132,8 @@ export function parseMountParameters(
     warnings.push(`cloudEnvFileName is ignored: it is read only when cloudName is ${AZURE_STACK_CLOUD} (cloud is ${cloudName})`);
   }
 
+  const cacheTtlMs = parseCacheTtl(get('cacheTTL'), defaults.maxCacheTtlMs ?? 0, warnings);
+
   return {
     pod,
     secretProviderClass: get(SECRET_PROVIDER_CLASS),
@@ -138,8 +143,34 @@ export function parseMountParameters(
     cloudEnvFileName: cloudName === AZURE_STACK_CLOUD ? cloudEnvFileName : '',
     identity,
     objects,
+    ...(cacheTtlMs > 0 ? { cacheTtlMs } : {}),
     warnings,
   };
+}
+
+/**
+ * cacheTTL: a Go duration ("5m", "90s"), at most the operator's --keyvault-cache-max-ttl. With the cache off on this
+ * node a valid value is ignored with a warning (the class may be shared with nodes where it is on).
+ */
+function parseCacheTtl(value: string, maxMs: number, warnings: string[]): number {
+  if (value === '') return 0;
+  let ms: number;
+  try {
+    ms = parseDuration(value);
+  } catch {
+    throw invalidArgument(`cacheTTL ${quoted(value)} is not a duration: use a Go duration such as "5m" or "90s", or "0" for no caching`);
+  }
+  if (maxMs <= 0) {
+    if (ms > 0) warnings.push('cacheTTL is ignored: the Key Vault value cache is off on this node (--keyvault-cache-max-ttl)');
+    return 0;
+  }
+  if (ms > maxMs) {
+    throw invalidArgument(
+      `cacheTTL ${quoted(value)} is above the node's maximum of ${maxMs / 1000}s (--keyvault-cache-max-ttl): set cacheTTL ` +
+        'to at most that, or ask the operator to raise the maximum',
+    );
+  }
+  return ms;
 }
 
 export function parseBoolParameter(value: string, parameter: string): boolean {

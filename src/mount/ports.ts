@@ -3,6 +3,7 @@
  * with the SDK clients; tests can implement them in memory.
  */
 import type { PublicJwk } from '../content/jwk';
+import type { ProviderError } from '../errors';
 import type { MountSpec, ObjectType } from './types';
 
 /** A public JSON Web Key as the SDK returns it (binary fields as bytes): the shape content/jwk.ts converts. */
@@ -83,4 +84,19 @@ export interface VaultReader {
 /** Resolves a mount's vault, cloud and identity to a reader (reused across mounts of the same vault and identity). */
 export interface VaultAccess {
   open(spec: MountSpec, signal: AbortSignal): Promise<VaultReader>;
+}
+
+/**
+ * What features outside the mount (the Kubernetes-aware ones, the Key Vault value cache) plug into it: a step that may
+ * fill in parameters before parsing, one that may refuse the parsed mount before any Azure call, and each outcome.
+ */
+export interface MountHooks {
+  /** Before parsing: the attributes to parse instead (e.g. with clientID from the service account); may throw ProviderError. */
+  prepare?(attributes: Record<string, string>, secrets: Record<string, string>, signal: AbortSignal): Promise<Record<string, string>>;
+  /** After parsing, before any Azure call: throws a ProviderError to refuse the mount. */
+  admit?(spec: MountSpec, signal: AbortSignal): Promise<void>;
+  /** The mount returned its files. Must not throw or wait. */
+  succeeded?(attributes: Record<string, string>, spec: MountSpec): void;
+  /** The mount failed with this error (`spec` when the parameters parsed). Must not throw or wait. */
+  failed?(attributes: Record<string, string>, spec: MountSpec | undefined, error: ProviderError): void;
 }

@@ -107,6 +107,16 @@ export interface MountSpec {
   cloudEnvFileName: string;
   identity: IdentitySpec;
   objects: ObjectSpec[];
+  /**
+   * `cacheTTL`: how long this class lets the node's Key Vault value cache serve its objects (ms); 0 or absent = never.
+   * Only used when the operator enabled the cache (--keyvault-cache-max-ttl), and never above that maximum.
+   */
+  cacheTtlMs?: number;
+  /**
+   * The volume's target path as the driver sent it (absent when empty). With the pod uid it names one volume across
+   * its mounts: both driver generations send the same path on a republish or rotation as on the first mount.
+   */
+  targetPath?: string;
   /** Things worth a log line that do not fail the mount (unknown object fields, an empty objects list). */
   warnings: string[];
 }

@@ -16,7 +16,7 @@ export type KeyVaultObjectType = 'secret' | 'key' | 'cert';
 export type FetchError = '' | Exclude<Outcome, 'success'>;
 
 /** Caches whose hit rate an operator may want to see. */
-export type CacheName = 'credential' | 'vault_client' | 'inflight_request';
+export type CacheName = 'credential' | 'vault_client' | 'inflight_request' | 'keyvault_value';
 
 export interface ProviderMetrics {
   /** One completed RPC (Mount, Version, Health Check); `method` is the full gRPC method, `code` grpc-go's code name. */
@@ -41,6 +41,12 @@ export interface ProviderMetrics {
   countOptionalObjectSkipped(objectType: KeyVaultObjectType): void;
   /** Entries now held by a process-wide cache (credentials, vault clients). */
   setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void;
+  /** The Key Vault value cache dropped an entry for room. */
+  countValueCacheEviction?(): void;
+  /** The Key Vault value cache served an answer past its TTL because Key Vault throttled or failed. */
+  countValueCacheStale?(): void;
+  /** Bytes the Key Vault value cache holds (estimated). */
+  setValueCacheBytes?(bytes: number): void;
 }
 
 export const noopMetrics: ProviderMetrics = {

@@ -50,6 +50,8 @@ export interface PrometheusMetricsOptions {
   osType?: string;
   /** Collect prom-client's process and Node.js runtime metrics (CPU, memory, event loop, GC). Default true. */
   processMetrics?: boolean;
+  /** The Key Vault value cache is on: its series are exposed (with it off, /metrics is as without the cache). */
+  valueCache?: boolean;
 }
 
 export class PrometheusMetrics implements ProviderMetrics {
@@ -63,6 +65,9 @@ export class PrometheusMetrics implements ProviderMetrics {
   private readonly cacheLookups: Counter<'cache' | 'result'>;
   private readonly tokenRejections: Counter<'identity_mode'>;
   private readonly cacheEntries: Gauge<'cache'>;
+  private readonly valueCacheEvictions: Counter | undefined;
+  private readonly valueCacheStale: Counter | undefined;
+  private readonly valueCacheBytes: Gauge | undefined;
   private readonly optionalSkipped: Counter<'object_type'>;
 
   constructor(options: PrometheusMetricsOptions = {}) {
@@ -125,6 +130,23 @@ export class PrometheusMetrics implements ProviderMetrics {
       labelNames: ['cache'],
       registers,
     });
+    if (options.valueCache) {
+      this.valueCacheEvictions = new Counter({
+        name: 'csi_provider_azure_keyvault_cache_evictions_total',
+        help: 'Entries the Key Vault value cache dropped to stay within its entry and byte bounds',
+        registers,
+      });
+      this.valueCacheStale = new Counter({
+        name: 'csi_provider_azure_keyvault_cache_stale_served_total',
+        help: 'Answers served past their TTL (within the stale grace) because Key Vault throttled, failed or was unreachable',
+        registers,
+      });
+      this.valueCacheBytes = new Gauge({
+        name: 'csi_provider_azure_keyvault_cache_bytes',
+        help: 'Bytes held by the Key Vault value cache (estimated)',
+        registers,
+      });
+    }
     this.optionalSkipped = new Counter({
       name: 'csi_provider_azure_optional_objects_skipped_total',
       help: 'Objects marked optional that Key Vault answered 404 for, left out of their mount, by object type',
@@ -178,6 +200,18 @@ export class PrometheusMetrics implements ProviderMetrics {
 
   setCacheEntries(cache: Exclude<CacheName, 'inflight_request'>, entries: number): void {
     this.cacheEntries.set({ cache }, entries);
+  }
+
+  countValueCacheEviction(): void {
+    this.valueCacheEvictions?.inc();
+  }
+
+  countValueCacheStale(): void {
+    this.valueCacheStale?.inc();
+  }
+
+  setValueCacheBytes(bytes: number): void {
+    this.valueCacheBytes?.set(bytes);
   }
 
   /** The exposition text and its content type, for the /metrics endpoint. */

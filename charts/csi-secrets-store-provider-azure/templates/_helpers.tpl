@@ -103,6 +103,26 @@ Every setting is passed explicitly, so turning a default-on setting off (constru
 {{- if not (kindIs "invalid" .credentialCacheSize) }}
 - {{ printf "--credential-cache-size=%d" (.credentialCacheSize | int) | quote }}
 {{- end }}
+{{- if .maxRequestsPerSecondPerVault }}
+- {{ printf "--max-requests-per-second-per-vault=%d" (.maxRequestsPerSecondPerVault | int) | quote }}
+{{- end }}
+{{- end }}
+{{- with .root.Values.keyVaultCache }}
+{{- if .maxTTL }}
+- {{ printf "--keyvault-cache-max-ttl=%s" .maxTTL | quote }}
+{{- if .maxEntries }}
+- {{ printf "--keyvault-cache-max-entries=%d" (.maxEntries | int) | quote }}
+{{- end }}
+{{- if .maxBytes }}
+- {{ printf "--keyvault-cache-max-bytes=%d" (.maxBytes | int64) | quote }}
+{{- end }}
+{{- if .allowFirstMounts }}
+- "--keyvault-cache-first-mounts=true"
+{{- end }}
+{{- if .staleGrace }}
+- {{ printf "--keyvault-cache-stale-grace=%s" .staleGrace | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- with .root.Values.kubernetesApi }}
 {{- if .rotationFailureEvents }}

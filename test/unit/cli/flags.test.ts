@@ -1,4 +1,5 @@
-import { DEFAULT_CONFIG, parseCommandLine, parseDuration } from '../../../src/cli/flags';
+import { DEFAULT_CONFIG, parseCommandLine } from '../../../src/cli/flags';
+import { parseDuration } from '../../../src/util/duration';
 
 function run(argv: string[]) {
   const parsed = parseCommandLine(argv);

@@ -63,3 +63,18 @@ it('exits 2 on usage errors and unreadable files', async () => {
   expect((await check(['--nope'])).code).toBe(2);
   expect((await check([join(dir, 'missing.yaml')])).err[0]).toContain('ENOENT');
 });
+
+it('checks cacheTTL as a duration, without a node maximum to hold it to', async () => {
+  const path = file(
+    'cache.yaml',
+    [
+      spc('cached', { useVMManagedIdentity: 'true', keyvaultName: 'kv1', tenantID: TENANT, cacheTTL: '5m', objects }),
+      spc('typo', { useVMManagedIdentity: 'true', keyvaultName: 'kv1', tenantID: TENANT, cacheTTL: '5 minutes', objects }),
+    ].join('\n---\n'),
+  );
+  const result = await check([path]);
+  expect(result.code).toBe(1);
+  expect(result.out).toHaveLength(1);
+  expect(result.out[0]).toContain('typo');
+  expect(result.out[0]).toContain('cacheTTL "5 minutes" is not a duration');
+});

@@ -78,6 +78,23 @@ describe('PrometheusMetrics', () => {
     ]);
   });
 
+  it('exposes the Key Vault value cache series only when the cache is on (off, /metrics is as without it)', async () => {
+    const off = new PrometheusMetrics({ processMetrics: false });
+    off.countValueCacheEviction();
+    off.countValueCacheStale();
+    off.setValueCacheBytes(10);
+    expect((await off.expose()).body).not.toContain('keyvault_cache');
+    const on = new PrometheusMetrics({ processMetrics: false, valueCache: true });
+    on.countValueCacheEviction();
+    on.countValueCacheStale();
+    on.countValueCacheStale();
+    on.setValueCacheBytes(4096);
+    const text = (await on.expose()).body;
+    expect(text).toMatch(/^csi_provider_azure_keyvault_cache_evictions_total\{[^}]*\} 1$/m);
+    expect(text).toMatch(/^csi_provider_azure_keyvault_cache_stale_served_total\{[^}]*\} 2$/m);
+    expect(text).toMatch(/^csi_provider_azure_keyvault_cache_bytes\{[^}]*\} 4096$/m);
+  });
+
   it('collects process metrics by default, in its own registry', async () => {
     const a = new PrometheusMetrics();
     const b = new PrometheusMetrics();
