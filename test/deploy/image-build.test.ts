@@ -131,7 +131,7 @@ describe('the Dockerfile', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       const client = createDriverClient(socketPath);
       try {
-        await waitFor(() => existsSync(socketPath), 15_000, () => output);
+        await waitForServing(socketPath, 15_000, () => output);
         expect((await client.version({ deadlineMs: 5000 })).runtimeVersion).toBe(PACKAGE.version);
         const result = await client.mount({
           attributes: {
@@ -224,7 +224,7 @@ describe("the image's entry point on the image's Node.js (22)", () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const client = createDriverClient(socketPath);
     try {
-      await waitFor(() => existsSync(socketPath), 15_000, () => output);
+      await waitForServing(socketPath, 15_000, () => output);
       const result = await client.mount({
         attributes: {
           'csi.storage.k8s.io/pod.name': 'p',
@@ -272,7 +272,7 @@ describe("the image's entry point where Node has no execve (Windows; this machin
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const client = createDriverClient(socketPath);
     try {
-      await waitFor(() => existsSync(socketPath), 15_000, () => output);
+      await waitForServing(socketPath, 15_000, () => output);
       const result = await client.mount({
         attributes: {
           'csi.storage.k8s.io/pod.name': 'p',
@@ -343,10 +343,20 @@ function runToExit(args: string[]): Promise<{ code: number | null; stdout: strin
   });
 }
 
-async function waitFor(condition: () => boolean, timeoutMs: number, logs: () => string): Promise<void> {
+/**
+ * Until the socket answers Version: the file alone is not proof (a connection can be refused until the listener is up,
+ * and a provider that crashed leaves its file). Each try uses a fresh client, since a failed channel backs off.
+ */
+async function waitForServing(socketPath: string, timeoutMs: number, logs: () => string): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error(`timed out; output:\n${logs()}`);
+  for (;;) {
+    if (existsSync(socketPath)) {
+      const probe = createDriverClient(socketPath);
+      const ok = await probe.version({ deadlineMs: 1000 }).then(() => true, () => false);
+      probe.close();
+      if (ok) return;
+    }
+    if (Date.now() > until) throw new Error(`the provider did not answer Version on ${socketPath} in time; output:\n${logs()}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
