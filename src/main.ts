@@ -16,6 +16,8 @@ import { startHealthz } from './server/healthz';
 import type { RunningHttpEndpoint } from './server/http-endpoint';
 import { startMetricsServer } from './server/metrics-http';
 import { createSocketProbe } from './server/socket-probe';
+import { preloadInBackground } from './util/preload';
+import { restPipeline } from './util/rest-pipeline';
 
 export function main(argv: string[]): void {
   if (argv[0] === 'check') {
@@ -151,6 +153,19 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
     throw err;
   }
   handleSignals(server, [healthz, metricsServer], config, logger, () => kube.close());
+  // What every mount needs, whatever its identity: the objects parser, the SDK pipeline, the secrets client (most
+  // classes read only secrets). Not Entra ID's library, nor the key and certificate clients: several MiB resident
+  // each, on every node, for modes and kinds many nodes never mount.
+  preloadInBackground(
+    [
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      () => require('yaml'),
+      () => restPipeline(),
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      () => require('@azure/keyvault-secrets'),
+    ],
+    (err) => logger.debug({ err }, 'preloading a library failed; the first mount that needs it loads it'),
+  );
 }
 
 /**
