@@ -1,37 +1,42 @@
 import { preloadInBackground } from '../../../src/util/preload';
 
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+beforeEach(() => jest.useFakeTimers());
+afterEach(() => jest.useRealTimers());
 
-it('loads one library per turn of the event loop, in order, none before the caller returns', async () => {
+it('waits before the first library, then loads one at a time with a gap, in order', () => {
   const loaded: string[] = [];
-  preloadInBackground(['a', 'b', 'c'].map((name) => () => loaded.push(name)), () => undefined);
+  preloadInBackground(['a', 'b', 'c'].map((name) => () => loaded.push(name)), { startAfterMs: 1000, gapMs: 100 }, () => undefined);
+  jest.advanceTimersByTime(999);
   expect(loaded).toEqual([]);
-  await turn();
+  jest.advanceTimersByTime(1);
   expect(loaded).toEqual(['a']);
-  await turn();
+  jest.advanceTimersByTime(99);
+  expect(loaded).toEqual(['a']);
+  jest.advanceTimersByTime(1);
   expect(loaded).toEqual(['a', 'b']);
-  await turn();
-  await turn();
+  jest.advanceTimersByTime(1000);
   expect(loaded).toEqual(['a', 'b', 'c']);
+  expect(jest.getTimerCount()).toBe(0);
 });
 
-it('lets I/O that arrived meanwhile run between two libraries', async () => {
+it('lets what arrived while a library loaded run before the next library', () => {
   const order: string[] = [];
   preloadInBackground(
     [
       () => {
         order.push('first');
-        setImmediate(() => order.push('served'));
+        setTimeout(() => order.push('served'), 0);
       },
       () => order.push('second'),
     ],
+    { startAfterMs: 0, gapMs: 10 },
     () => undefined,
   );
-  for (let i = 0; i < 4; i++) await turn();
+  jest.runAllTimers();
   expect(order).toEqual(['first', 'served', 'second']);
 });
 
-it('reports a library that fails to load and goes on with the next', async () => {
+it('reports a library that fails to load and goes on with the next', () => {
   const failures: unknown[] = [];
   const loaded: string[] = [];
   const broken = new Error('Cannot find module');
@@ -42,9 +47,10 @@ it('reports a library that fails to load and goes on with the next', async () =>
       },
       () => loaded.push('next'),
     ],
+    { startAfterMs: 0, gapMs: 0 },
     (err) => failures.push(err),
   );
-  for (let i = 0; i < 3; i++) await turn();
+  jest.runAllTimers();
   expect(failures).toEqual([broken]);
   expect(loaded).toEqual(['next']);
 });
