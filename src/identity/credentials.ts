@@ -8,8 +8,8 @@
  */
 import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
-import type { Cloud } from '../keyvault/clouds';
-import type { IdentitySpec } from '../mount/types';
+import type { Cloud } from '../spec/clouds';
+import type { IdentitySpec } from '../spec/types';
 import { noopMetrics, type IdentityMode, type ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
 import { CachingCredential } from './caching-credential';

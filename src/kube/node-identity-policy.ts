@@ -9,7 +9,7 @@
  */
 import { ProviderError } from '../errors';
 import type { MountHooks } from '../mount/hooks';
-import type { MountSpec } from '../mount/types';
+import type { MountSpec } from '../spec/types';
 import type { Logger } from '../observability/logger';
 import { BoundedCache } from '../util/bounded-cache';
 import { KubeApiError, type KubeApi } from './client';

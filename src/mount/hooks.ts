@@ -4,7 +4,7 @@
  * call, and the outcome of each mount. With no hooks (every such feature off, the default) a mount is as it always was.
  */
 import type { ProviderError } from '../errors';
-import type { MountSpec } from './types';
+import type { MountSpec } from '../spec/types';
 
 export interface MountHooks {
   /** Before parsing: the attributes to parse instead (e.g. with clientID from the service account); may throw ProviderError. */

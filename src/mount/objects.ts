@@ -4,7 +4,7 @@ import { invalidArgument } from '../errors';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
 import { checkJsonPath } from './json-paths';
 import { isSelectionEntry, parseSelection, SELECTION_FIELDS, SELECTION_ONLY_FIELDS } from './object-selection';
-import type { JsonPathSpec, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
+import type { JsonPathSpec, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from '../spec/types';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import { yamlInt32 } from './yaml-int';
 

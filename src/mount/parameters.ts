@@ -1,8 +1,8 @@
 import { invalidArgument } from '../errors';
-import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
+import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../spec/clouds';
 import { parseObjectsCached } from './objects-cache';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
-import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from './types';
+import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from '../spec/types';
 
 /** Attribute keys the driver adds to the SecretProviderClass parameters (CONTRACT §1). */
 export const POD_NAME = 'csi.storage.k8s.io/pod.name';
