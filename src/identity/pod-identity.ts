@@ -8,7 +8,8 @@
 import { request as httpRequest } from 'node:http';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { identityKey } from './identity-key';
-import { firstLine, TokenRequestError } from './token-errors';
+import { TokenRequestError } from './token-errors';
+import { firstLine } from '../util/text';
 import { scrub } from '../observability/scrub';
 import type { Outcome } from '../observability/metrics';
 
