@@ -21,6 +21,7 @@ import type { ServiceAccountToken } from '../spec/types';
 import { tooLarge } from './bounded-http';
 import { loadAzureIdentity, TOKEN_SERVICE_MAX_BODY_BYTES, tokenServiceHttpClient } from './entra-credentials';
 import { identityKey, secretDigest } from './identity-key';
+import { newAbortError } from '../util/abort';
 import { restPipeline } from '../util/rest-pipeline';
 import { TokenRequestError } from './token-errors';
 import { API_SERVER_HOST, discoverSniName, SERVICE_ACCOUNT_CA_FILE } from './token-proxy-sni';
@@ -171,9 +172,7 @@ export class TokenProxyTransport {
       }, timeoutMs);
       const onAbort = (): void => {
         req.destroy();
-        const err = new Error('the token proxy request was aborted');
-        err.name = 'AbortError';
-        finish(err);
+        finish(newAbortError('the token proxy request was aborted'));
       };
       if (request.abortSignal?.aborted) return onAbort();
       request.abortSignal?.addEventListener('abort', onAbort, { once: true });
