@@ -1,4 +1,5 @@
 import { invalidArgument } from '../errors';
+import { goBool } from '../util/go-bool';
 import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../spec/clouds';
 import { parseObjectsCached } from './objects-cache';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
@@ -17,8 +18,6 @@ export const WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
 /** Audience of the service account token the AKS token proxy (identity binding) exchanges. */
 export const IDENTITY_BINDING_AUDIENCE = 'api://AKSIdentityBinding';
 
-const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 
 /** A tenant is a GUID or a verified domain (contoso.onmicrosoft.com); "adfs" names an AD FS authority (Azure Stack). */
 const TENANT_DOMAIN = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
@@ -143,8 +142,8 @@ export function parseMountParameters(
 }
 
 export function parseBoolParameter(value: string, parameter: string): boolean {
-  if (value === '' || FALSE_WORDS.has(value)) return false;
-  if (TRUE_WORDS.has(value)) return true;
+  const bool = value === '' ? false : goBool(value);
+  if (bool !== undefined) return bool;
   throw invalidArgument(`${parameter} "${value.slice(0, 32)}" is not a boolean: use "true" or "false"`);
 }
 
