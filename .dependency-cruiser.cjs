@@ -1,23 +1,20 @@
 /**
  * The layer rule, checked by `npm run lint` (dependency-cruiser over src/, type-only imports included).
  *
- * Leaves — errors.ts, util/, observability/, content/ and the domain (mount/types.ts, mount/ports.ts,
- * keyvault/clouds.ts: the domain types, the ports and the cloud table) — import nothing above them. mount/ sees only
- * the leaves. Nothing imports main.ts, the one module that sees everything. No module cycles, no cycles between
- * folders.
+ * Leaves — errors.ts, util/, observability/, content/ and spec/ (the domain: the mount's types, the ports to Key
+ * Vault and the cloud table) — import nothing above them. mount/ sees only the leaves. Nothing imports main.ts, the
+ * one module that sees everything. No module cycles, no cycles between folders.
  *
- * What the tree breaks today is listed in .dependency-cruiser-known-violations.json (the baseline, to be removed by
- * the re-layout that moves the domain into a leaf folder of its own): those are reported as warnings, anything new
- * fails. Regenerate it with `npm run lint:baseline` only when a listed violation is fixed, never to admit a new one.
+ * What the tree still breaks, if anything, is listed in .dependency-cruiser-known-violations.json (the baseline):
+ * those are reported as warnings, anything new fails. Regenerate it with `npm run lint:baseline` only when a listed
+ * violation is fixed, never to admit a new one.
  */
 const LEAVES = [
   '^src/errors\\.ts$',
   '^src/util/',
   '^src/observability/',
   '^src/content/',
-  '^src/mount/types\\.ts$',
-  '^src/mount/ports\\.ts$',
-  '^src/keyvault/clouds\\.ts$',
+  '^src/spec/',
 ];
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -25,7 +22,7 @@ module.exports = {
   forbidden: [
     {
       name: 'leaf-imports-only-leaves',
-      comment: 'A leaf (errors, util, observability, content, the domain types, ports and cloud table) imports only leaves.',
+      comment: 'A leaf (errors, util, observability, content, spec) imports only leaves.',
       severity: 'error',
       from: { path: LEAVES },
       to: { path: '^src/', pathNot: LEAVES },
@@ -52,32 +49,11 @@ module.exports = {
     },
     {
       name: 'no-folder-cycles',
-      comment:
-        'Folders form a hierarchy: a folder that imports another is never imported back, directly or not. ' +
-        'Baseline: identity, keyvault and mount form a cycle today, only because the domain modules live inside mount/ ' +
-        'and keyvault/; they are exempt here until the re-layout moves the domain out (rule below keeps it at that).',
+      comment: 'Folders form a hierarchy: a folder that imports another is never imported back, directly or not.',
       severity: 'error',
       scope: 'folder',
-      from: { path: '^src/', pathNot: '^src/(identity|keyvault|mount)$' },
+      from: { path: '^src/' },
       to: { circular: true },
-    },
-    {
-      name: 'known-cycle-into-mount-only-for-the-domain',
-      comment:
-        'Baseline companion of no-folder-cycles, to be removed by the re-layout: within the known cycle, identity and ' +
-        'keyvault import from mount/ only the domain types and the ports.',
-      severity: 'error',
-      from: { path: '^src/(identity|keyvault)/' },
-      to: { path: '^src/mount/', pathNot: LEAVES },
-    },
-    {
-      name: 'known-cycle-into-keyvault-only-for-the-cloud-table',
-      comment:
-        'Baseline companion of no-folder-cycles, to be removed by the re-layout: identity imports from keyvault/ only ' +
-        'the cloud table (keyvault → identity is the layering itself).',
-      severity: 'error',
-      from: { path: '^src/identity/' },
-      to: { path: '^src/keyvault/', pathNot: LEAVES },
     },
   ],
   options: {

@@ -4,7 +4,7 @@
 import { parseCommandLine, parseEndpoint, type ProviderConfig } from './cli/flags';
 import { providerVersion, versionJson } from './cli/version';
 import { CredentialCache } from './identity/credentials';
-import { canonicalCloudName, CLOUD_NAMES } from './keyvault/clouds';
+import { canonicalCloudName, CLOUD_NAMES } from './spec/clouds';
 import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
 import { CachingVaultAccess } from './keyvault/cached-vault-access';
 import { AzureVaultAccess } from './keyvault/vault-access';

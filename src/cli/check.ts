@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { canonicalCloudName } from '../keyvault/clouds';
+import { canonicalCloudName } from '../spec/clouds';
 import { createKubeApi, type KubeApi } from '../kube/client';
 import { inClusterConfig, kubeconfigFileConfig } from '../kube/config';
 import {
@@ -25,7 +25,7 @@ import {
   SERVICE_ACCOUNT_TOKENS,
   WORKLOAD_IDENTITY_AUDIENCE,
 } from '../mount/parameters';
-import type { MountSpec } from '../mount/types';
+import type { MountSpec } from '../spec/types';
 import type { ProviderConfig } from './flags';
 import { parseDuration } from '../util/duration';
 import { NodeIdentityPolicy } from '../kube/node-identity-policy';

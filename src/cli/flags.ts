@@ -9,6 +9,7 @@
 import { isIP } from 'node:net';
 import { parseNamespaceLabel, type NamespaceLabel } from '../kube/node-identity-policy';
 import { parseDuration } from '../util/duration';
+import { goBool } from '../util/go-bool';
 
 export type Endpoint = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
@@ -173,8 +174,6 @@ const IGNORED_FLAGS: Record<string, FlagType> = {
   vmodule: 'string',
 };
 
-const BOOL_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True', '0', 'f', 'F', 'FALSE', 'false', 'False']);
-
 export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
   const config: ProviderConfig = structuredClone(DEFAULT_CONFIG);
   const ignoredFlags: string[] = [];
@@ -198,7 +197,7 @@ export function parseCommandLine(argv: readonly string[]): ParsedCommandLine {
         const next = argv[i + 1];
         if (type === 'bool') {
           // A following true/false belongs to this flag; anything else is the next flag.
-          if (next !== undefined && BOOL_WORDS.has(next)) {
+          if (next !== undefined && goBool(next) !== undefined) {
             value = next;
             i++;
           } else value = 'true';
@@ -244,8 +243,9 @@ export function parseEndpoint(value: string): Endpoint {
 }
 
 export function parseBool(value: string): boolean {
-  if (!BOOL_WORDS.has(value)) throw new Error('expected true or false');
-  return ['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value);
+  const bool = goBool(value);
+  if (bool === undefined) throw new Error('expected true or false');
+  return bool;
 }
 
 function parseNodeIdentityPolicy(value: string): 'allow' | 'deny' {

@@ -23,6 +23,7 @@
  * Warnings are returned, never logged, and name only counts, block labels and content types.
  */
 import { ContentError } from '../errors';
+import { quote } from '../util/text';
 import { type ChainProblem, orderCertificateChain } from './chain';
 import { decodeStrictBase64, type SecretEncoding } from './encoding';
 import { decodeGoPemBlocks, encodeGoPemBlock } from './go-pem';
@@ -30,6 +31,8 @@ import type * as Pkcs12 from './pkcs12';
 
 export const CONTENT_TYPE_PEM = 'application/x-pem-file';
 export const CONTENT_TYPE_PKCS12 = 'application/x-pkcs12';
+/** Content types are not secret; quoted (bounded) so an odd value is visible in the message. */
+const CONTENT_TYPE_SHOWN = 60;
 
 export interface CertificateSecretInput {
   /** The secret's value: PEM text, or the PFX in base64. */
@@ -70,7 +73,7 @@ export function convertCertificateSecret(
       );
     default:
       throw new ContentError(
-        `the certificate's secret has content type ${quote(contentType)}, ` +
+        `the certificate's secret has content type ${quote(contentType, CONTENT_TYPE_SHOWN)}, ` +
           `which is neither ${CONTENT_TYPE_PKCS12} nor ${CONTENT_TYPE_PEM}`,
       );
   }
@@ -215,11 +218,6 @@ function missingParts(certificates: number, keys: number): string[] {
   // A certificate whose key is not exportable comes without its private key.
   if (keys === 0) warnings.push('the certificate secret contains no private key');
   return warnings;
-}
-
-/** Content types are not secret; quote (bounded) so an odd value is visible in the message. */
-function quote(value: string): string {
-  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 
 let pkcs12: typeof Pkcs12 | undefined;

@@ -11,6 +11,10 @@
  */
 import { createPublicKey, type JsonWebKey as NodeJwk } from 'crypto';
 import { ContentError } from '../errors';
+import { quote } from '../util/text';
+
+/** Key types and curves are names, not secrets; quoted (bounded) so an odd value is visible in the message. */
+const NAME_SHOWN = 40;
 
 /** The fields of the SDK's JsonWebKey that matter here (private parts, if present, are ignored). */
 export interface PublicJwk {
@@ -40,7 +44,7 @@ export function publicKeyPemFromJwk(jwk: PublicJwk): string {
       if (crv === undefined || crv === '') throw new ContentError(`key type ${kty} has no curve (crv)`);
       if (!SUPPORTED_CURVES.includes(crv)) {
         throw new ContentError(
-          `key type ${kty} with curve ${quote(crv)} is not supported: use P-256, P-384 or P-521`,
+          `key type ${kty} with curve ${quote(crv, NAME_SHOWN)} is not supported: use P-256, P-384 or P-521`,
         );
       }
       return spkiPem(`${kty} ${crv}`, {
@@ -55,7 +59,7 @@ export function publicKeyPemFromJwk(jwk: PublicJwk): string {
       throw new ContentError('the key has no key type (kty)');
     default:
       throw new ContentError(
-        `key type ${quote(kty)} is not supported: only RSA, RSA-HSM, EC and EC-HSM keys have a public key to write`,
+        `key type ${quote(kty, NAME_SHOWN)} is not supported: only RSA, RSA-HSM, EC and EC-HSM keys have a public key to write`,
       );
   }
 }
@@ -74,7 +78,3 @@ function base64url(bytes: Uint8Array | undefined, kty: string, field: string): s
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
 }
 
-/** Key types and curves are names, not secrets; quote them (bounded) so an odd value is visible in the message. */
-function quote(name: string): string {
-  return JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
-}

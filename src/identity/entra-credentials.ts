@@ -7,8 +7,8 @@ import type * as AzureIdentity from '@azure/identity';
 import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy } from '@azure/core-rest-pipeline';
-import type { Cloud } from '../keyvault/clouds';
-import type { ServiceAccountToken } from '../mount/types';
+import type { Cloud } from '../spec/clouds';
+import type { ServiceAccountToken } from '../spec/types';
 import { boundedHttpClient } from './bounded-http';
 import { identityKey, secretDigest } from './identity-key';
 

@@ -20,7 +20,7 @@ import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-
 import type { HttpClient } from '@azure/core-rest-pipeline';
 import { restPipeline } from '../util/rest-pipeline';
 import type { StatusName } from '../errors';
-import type { UserAssignedIdentity } from '../mount/types';
+import type { UserAssignedIdentity } from '../spec/types';
 import type { Outcome } from '../observability/metrics';
 import { abortError } from '../util/abort';
 import { boundedHttpClient, BoundedHttpError } from './bounded-http';

@@ -4,7 +4,7 @@
  */
 import type { TokenCredential } from '@azure/core-auth';
 import { ProviderError } from '../errors';
-import type { UserAssignedIdentity } from '../mount/types';
+import type { UserAssignedIdentity } from '../spec/types';
 import { identityKey } from './identity-key';
 import { ImdsCredential } from './imds-credential';
 

@@ -8,7 +8,9 @@
 import { request as httpRequest } from 'node:http';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import { identityKey } from './identity-key';
-import { firstLine, TokenRequestError } from './token-errors';
+import { TokenRequestError } from './token-errors';
+import { newAbortError } from '../util/abort';
+import { firstLine } from '../util/text';
 import { scrub } from '../observability/scrub';
 import type { Outcome } from '../observability/metrics';
 
@@ -94,11 +96,7 @@ export class PodIdentityCredential implements TokenCredential {
         () => fail(this.error(`NMI at ${this.endpoint} did not answer within ${this.timeoutMs / 1000} s`, 504)),
         this.timeoutMs,
       );
-      const onAbort = (): void => {
-        const e = new Error('token request aborted');
-        e.name = 'AbortError';
-        fail(e);
-      };
+      const onAbort = (): void => fail(newAbortError('token request aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       const cleanup = (): void => {
         clearTimeout(timer);

@@ -7,6 +7,7 @@ import { ProviderError, type StatusName } from '../errors';
 import type { IdentityMode, Outcome } from '../observability/metrics';
 import { outcomeOfError } from '../observability/outcome';
 import { redactSent, scrub } from '../observability/scrub';
+import { firstLine } from '../util/text';
 
 /** A failed token acquisition. `reason` is what happened, `fix` what to do; the message joins them. */
 export class TokenRequestError extends ProviderError {
@@ -181,9 +182,4 @@ function defaultFix(ctx: TokenErrorContext): string {
     case 'tokenProxy':
       return "check clientID, tenantID and the identity binding for the pod's service account";
   }
-}
-
-export function firstLine(text: string): string {
-  const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
-  return line.trim().slice(0, 500);
 }

@@ -16,11 +16,12 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { HttpClient, PipelinePolicy, PipelineRequest, PipelineResponse } from '@azure/core-rest-pipeline';
-import type { Cloud } from '../keyvault/clouds';
-import type { ServiceAccountToken } from '../mount/types';
+import type { Cloud } from '../spec/clouds';
+import type { ServiceAccountToken } from '../spec/types';
 import { tooLarge } from './bounded-http';
 import { loadAzureIdentity, TOKEN_SERVICE_MAX_BODY_BYTES, tokenServiceHttpClient } from './entra-credentials';
 import { identityKey, secretDigest } from './identity-key';
+import { newAbortError } from '../util/abort';
 import { restPipeline } from '../util/rest-pipeline';
 import { TokenRequestError } from './token-errors';
 import { API_SERVER_HOST, discoverSniName, SERVICE_ACCOUNT_CA_FILE } from './token-proxy-sni';
@@ -171,9 +172,7 @@ export class TokenProxyTransport {
       }, timeoutMs);
       const onAbort = (): void => {
         req.destroy();
-        const err = new Error('the token proxy request was aborted');
-        err.name = 'AbortError';
-        finish(err);
+        finish(newAbortError('the token proxy request was aborted'));
       };
       if (request.abortSignal?.aborted) return onAbort();
       request.abortSignal?.addEventListener('abort', onAbort, { once: true });

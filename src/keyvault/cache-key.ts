@@ -6,7 +6,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { identityKey, secretDigest } from '../identity/identity-key';
-import type { MountSpec, ServiceAccountToken } from '../mount/types';
+import type { MountSpec, ServiceAccountToken } from '../spec/types';
 
 export function cacheIdentityKey(spec: MountSpec): string {
   // The cloud as the class names it (a custom cloud also by its file): the same name always means the same endpoints.

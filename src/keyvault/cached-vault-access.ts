@@ -21,8 +21,8 @@ import type {
   ObjectMetadata,
   VaultAccess,
   VaultReader,
-} from '../mount/ports';
-import type { MountSpec, ObjectType } from '../mount/types';
+} from '../spec/ports';
+import type { MountSpec, ObjectType } from '../spec/types';
 import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
 import { cacheIdentityKey } from './cache-key';

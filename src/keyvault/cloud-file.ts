@@ -15,7 +15,7 @@ import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { ProviderError } from '../errors';
-import { parseCloudEnvironment, type Cloud } from './clouds';
+import { parseCloudEnvironment, type Cloud } from '../spec/clouds';
 
 /** Cloud environment files are a few hundred bytes; anything above this is not one. */
 export const MAX_CLOUD_FILE_BYTES = 64 * 1024;

@@ -4,6 +4,7 @@ import { boundedHttpErrorIn } from '../identity/bounded-http';
 import { joinReasonAndFix, TokenRequestError } from '../identity/token-errors';
 import { scrub } from '../observability/scrub';
 import { isNetworkErrorCode } from '../util/network-errors';
+import { firstLine } from '../util/text';
 import { AttemptTimeoutError } from './retry';
 
 /** What was being read when an error happened: the words every Key Vault error message carries. */
@@ -210,9 +211,4 @@ function describeAuthError(err: unknown): string {
   const e = err as { statusCode?: number; errorResponse?: { error?: string } };
   const word = e.errorResponse?.error && /^[a-z_]{1,60}$/i.test(e.errorResponse.error) ? e.errorResponse.error : 'error';
   return `the token service answered ${e.statusCode ? `${e.statusCode} ` : ''}${word}`;
-}
-
-function firstLine(text: string): string {
-  const line = text.split('\n').find((l) => l.trim() !== '') ?? text;
-  return line.trim().slice(0, 500);
 }

@@ -5,8 +5,8 @@
  * unbounded series.
  */
 import { ProviderError, type StatusName } from '../errors';
-import type { ListedVersion, VaultReader } from '../mount/ports';
-import type { ObjectType } from '../mount/types';
+import type { ListedVersion, VaultReader } from '../spec/ports';
+import type { ObjectType } from '../spec/types';
 import type { FetchError, KeyVaultObjectType, ProviderMetrics } from '../observability/metrics';
 import { outcomeOfError } from '../observability/outcome';
 

@@ -1,12 +1,12 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { ProviderError } from '../errors';
 import { tokenEndpointOf, type CredentialCache } from '../identity/credentials';
-import type { VaultAccess, VaultReader } from '../mount/ports';
-import type { MountSpec } from '../mount/types';
+import type { VaultAccess, VaultReader } from '../spec/ports';
+import type { MountSpec } from '../spec/types';
 import type { ProviderMetrics } from '../observability/metrics';
 import { BoundedCache } from '../util/bounded-cache';
 import { readCloudEnvironmentFile, type CloudFilePolicy } from './cloud-file';
-import { AZURE_STACK_CLOUD, knownCloud, vaultUrl, type Cloud } from './clouds';
+import { AZURE_STACK_CLOUD, knownCloud, vaultUrl, type Cloud } from '../spec/clouds';
 import type { KeyVaultConnections } from './connections';
 import { meteredReader } from './metered-reader';
 import { KeyVaultReader } from './reader';

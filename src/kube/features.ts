@@ -5,7 +5,7 @@
  * feature handles as it handles an API server that is down.
  */
 import type { Registry } from 'prom-client';
-import type { MountHooks } from '../mount/ports';
+import type { MountHooks } from '../spec/ports';
 import type { Logger } from '../observability/logger';
 import { createKubeApi, KubeApiError, type KubeApi } from './client';
 import { inClusterConfig, kubeconfigFileConfig } from './config';

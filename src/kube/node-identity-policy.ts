@@ -8,8 +8,8 @@
  * the log that every pod on the node can use its identity.
  */
 import { ProviderError } from '../errors';
-import type { MountHooks } from '../mount/ports';
-import type { MountSpec } from '../mount/types';
+import type { MountHooks } from '../spec/ports';
+import type { MountSpec } from '../spec/types';
 import type { Logger } from '../observability/logger';
 import { BoundedCache } from '../util/bounded-cache';
 import { KubeApiError, type KubeApi } from './client';

@@ -13,9 +13,9 @@
 import { hostname } from 'node:os';
 import { Counter, type Registry } from 'prom-client';
 import type { ProviderError } from '../errors';
-import type { MountHooks } from '../mount/ports';
+import type { MountHooks } from '../spec/ports';
 import { POD_NAME, POD_NAMESPACE, POD_UID, SECRET_PROVIDER_CLASS } from '../mount/parameters';
-import type { MountSpec } from '../mount/types';
+import type { MountSpec } from '../spec/types';
 import type { Logger } from '../observability/logger';
 import { KubeApiError, type KubeApi } from './client';
 import { BoundedCache } from '../util/bounded-cache';

@@ -7,7 +7,7 @@
  * (no identity at all), so an API server that cannot answer fails only such mounts, with the reason.
  */
 import { invalidArgument, ProviderError } from '../errors';
-import type { MountHooks } from '../mount/ports';
+import type { MountHooks } from '../spec/ports';
 import { parseBoolParameter, POD_NAMESPACE, SERVICE_ACCOUNT_NAME, SERVICE_ACCOUNT_TOKENS } from '../mount/parameters';
 import type { Logger } from '../observability/logger';
 import { BoundedCache } from '../util/bounded-cache';

@@ -7,8 +7,8 @@ import type { JSONValue } from '@jmespath-community/jmespath';
 import { mapBounded } from './concurrency';
 import { extractJsonPath } from './json-paths';
 import { ATTRIBUTES_FILE_SUFFIX, describeObject, objectId, TAGS_FILE_SUFFIX } from './objects';
-import type { ObjectMetadata, VaultReader } from './ports';
-import type { ObjectSpec } from './types';
+import type { ObjectMetadata, VaultReader } from '../spec/ports';
+import type { ObjectSpec } from '../spec/types';
 import { selectVersionHistory } from './version-history';
 
 export interface ContentOptions {

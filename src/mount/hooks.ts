@@ -2,9 +2,9 @@
  * Joins the hooks of features outside the mount (MountHooks, in ports.ts) into one. With no hooks (every such feature
  * off, the default) a mount is as it always was.
  */
-import type { MountHooks } from './ports';
+import type { MountHooks } from '../spec/ports';
 
-export type { MountHooks } from './ports';
+export type { MountHooks } from '../spec/ports';
 
 /** Both features' hooks, `first`'s before `second`'s at each step (`second` prepares what `first` prepared). */
 export function combineHooks(first: MountHooks, second: MountHooks): MountHooks {

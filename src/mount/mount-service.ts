@@ -7,10 +7,10 @@ import { describeObject, filesOf, objectId, shadowedWarning } from './objects';
 import { POD_NAME, POD_NAMESPACE, SECRET_PROVIDER_CLASS } from './parameters';
 import { FilePathRegistry } from './paths';
 import type { ProviderMetrics } from '../observability/metrics';
-import type { MountHooks, VaultAccess, VaultReader } from './ports';
+import type { MountHooks, VaultAccess, VaultReader } from '../spec/ports';
 import { decodeMountRequest, type RawMountRequest } from './request';
 import { expandSelections } from './selected-secrets';
-import type { MountSpec, ObjectSpec } from './types';
+import type { MountSpec, ObjectSpec } from '../spec/types';
 
 export interface MountOptions extends ContentOptions {
   /** `--cloud-name`, for SecretProviderClasses without cloudName. */

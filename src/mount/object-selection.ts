@@ -12,7 +12,7 @@
 import type { RE2JS as RE2JSType } from 're2js';
 import { invalidArgument } from '../errors';
 import { checkFilePath, normalizeFilePath } from './paths';
-import type { SecretSelection } from './types';
+import type { SecretSelection } from '../spec/types';
 
 // Loaded on the first pattern (about 260 kB of source), so a provider whose classes use none never parses it.
 let re2js: typeof RE2JSType | undefined;

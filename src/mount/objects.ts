@@ -1,10 +1,11 @@
 import type * as Yaml from 'yaml';
 import type { Node } from 'yaml';
 import { invalidArgument } from '../errors';
+import { goBool } from '../util/go-bool';
 import { checkFilePath, FilePathRegistry, normalizeFilePath } from './paths';
 import { checkJsonPath } from './json-paths';
 import { isSelectionEntry, parseSelection, SELECTION_FIELDS, SELECTION_ONLY_FIELDS } from './object-selection';
-import type { JsonPathSpec, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from './types';
+import type { JsonPathSpec, ObjectEncoding, ObjectFormat, ObjectSpec, ObjectType } from '../spec/types';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import { yamlInt32 } from './yaml-int';
 
@@ -40,8 +41,6 @@ export const MAX_JSON_PATHS = 100;
  * read the wrong vault or fail on a deleted secret, and no manifest depends on it yet, so it fails.
  */
 const OPT_IN_FIELDS = ['optional', 'keyvaultName', 'jsonPaths', 'writeObject', 'writeTags', 'writeAttributes', ...SELECTION_FIELDS, ...SELECTION_ONLY_FIELDS];
-const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 /** Key Vault object names: 1-127 letters, digits and dashes. */
 const OBJECT_NAME = /^[0-9A-Za-z-]{1,127}$/;
 /** Key Vault version ids are 32 hex digits; we only insist on the character set and leave the rest to the vault. */
@@ -359,8 +358,8 @@ function parseJsonPaths(value: unknown, here: string, warnings: string[]): JsonP
 
 /** A yes/no field, read as the reference reads its boolean parameters (Go's strconv.ParseBool). */
 function parseBoolField(text: string, name: string, here: string): boolean {
-  if (text === '' || FALSE_WORDS.has(text)) return false;
-  if (TRUE_WORDS.has(text)) return true;
+  const value = text === '' ? false : goBool(text);
+  if (value !== undefined) return value;
   throw invalidArgument(`${here}: ${name} "${text.slice(0, 20)}" is not a boolean: use "true" or "false"`);
 }
 

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { ProviderError } from '../errors';
 import { parseMountParameters, type ParameterDefaults } from './parameters';
 import type { ParseReply, ParseRequest } from './parse-worker';
-import type { MountSpec } from './types';
+import type { MountSpec } from '../spec/types';
 
 /** `objects` texts up to this size are parsed inline: far above real manifests, far below a noticeable stall. */
 export const INLINE_OBJECTS_BYTES = 16 * 1024;

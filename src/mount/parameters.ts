@@ -1,9 +1,10 @@
 import { invalidArgument } from '../errors';
-import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../keyvault/clouds';
+import { goBool } from '../util/go-bool';
+import { AZURE_STACK_CLOUD, canonicalCloudName, CLOUD_NAMES } from '../spec/clouds';
 import { parseDuration } from '../util/duration';
 import { parseObjectsCached } from './objects-cache';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
-import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from './types';
+import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from '../spec/types';
 
 /** Attribute keys the driver adds to the SecretProviderClass parameters (CONTRACT §1). */
 export const POD_NAME = 'csi.storage.k8s.io/pod.name';
@@ -18,8 +19,6 @@ export const WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
 /** Audience of the service account token the AKS token proxy (identity binding) exchanges. */
 export const IDENTITY_BINDING_AUDIENCE = 'api://AKSIdentityBinding';
 
-const TRUE_WORDS = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
-const FALSE_WORDS = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
 
 /** A tenant is a GUID or a verified domain (contoso.onmicrosoft.com); "adfs" names an AD FS authority (Azure Stack). */
 const TENANT_DOMAIN = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[-A-Za-z0-9]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
@@ -174,8 +173,8 @@ function parseCacheTtl(value: string, maxMs: number, warnings: string[]): number
 }
 
 export function parseBoolParameter(value: string, parameter: string): boolean {
-  if (value === '' || FALSE_WORDS.has(value)) return false;
-  if (TRUE_WORDS.has(value)) return true;
+  const bool = value === '' ? false : goBool(value);
+  if (bool !== undefined) return bool;
   throw invalidArgument(`${parameter} "${value.slice(0, 32)}" is not a boolean: use "true" or "false"`);
 }
 

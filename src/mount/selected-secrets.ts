@@ -9,8 +9,8 @@ import { ProviderError } from '../errors';
 import { mapBounded } from './concurrency';
 import { MAX_OBJECTS_CEILING, selectedFilePath, selectionMatcher, unusableReason } from './object-selection';
 import { describeObject } from './objects';
-import type { VaultReader } from './ports';
-import type { ObjectSpec } from './types';
+import type { VaultReader } from '../spec/ports';
+import type { ObjectSpec } from '../spec/types';
 
 export interface ExpandedObjects {
   /** The mount's objects with every selection replaced by the secrets it selects, in a stable order. */

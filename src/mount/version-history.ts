@@ -16,8 +16,8 @@
  *   every rotation poll writes the same version to the same file; the reference's sort left their order unspecified.
  */
 import { describeObject } from './objects';
-import type { ListedVersion } from './ports';
-import type { ObjectSpec } from './types';
+import type { ListedVersion } from '../spec/ports';
+import type { ObjectSpec } from '../spec/types';
 
 export interface SelectedVersions {
   /** The versions to write, in file order: index i goes to `<file>/i` with id `<type>/<name>/i`. */

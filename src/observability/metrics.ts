@@ -3,11 +3,13 @@
  * implementation (served on --prometheus-port) or a no-op stands behind it. Label values are always from small fixed
  * sets — never secret names, pod names or error texts — so cardinality stays bounded on a node with many pods.
  */
+import type { IdentitySpec } from '../spec/types';
 
 /** Outcome class of a call to Azure: 'success', or a coarse failure class. */
 export type Outcome = 'success' | 'not_found' | 'forbidden' | 'unauthenticated' | 'throttled' | 'server_error' | 'network' | 'cancelled' | 'other';
 
-export type IdentityMode = 'vmManagedIdentity' | 'workloadIdentity' | 'servicePrincipal' | 'podIdentity' | 'tokenProxy';
+/** The identity modes a SecretProviderClass can choose, spelled as the `mode` label is. */
+export type IdentityMode = IdentitySpec['mode'];
 
 /** Spelled as SecretProviderClass objectType is, the values of the reference's object_type label. */
 export type KeyVaultObjectType = 'secret' | 'key' | 'cert';

@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { packageRoot } from '../util/package-root';
 
-/** Where proto/ is, from dist/src/server (compiled) or src/server (ts-jest): the repository or image root. */
+/** Where proto/ is: at the repository or image root. */
 function protoDir(): string {
-  const fromDist = join(__dirname, '..', '..', '..', 'proto');
-  const fromSrc = join(__dirname, '..', '..', 'proto');
-  return __dirname.includes(`${join('dist', 'src')}`) ? fromDist : fromSrc;
+  return join(packageRoot(), 'proto');
 }
 
 /** proto-loader options: camelCase fields, bytes as Buffer, defaults filled in so handlers never see undefined. */

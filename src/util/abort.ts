@@ -33,7 +33,12 @@ export function untilAborted<T>(work: Promise<T>, signal: SignalLike | undefined
 export function abortError(signal: object): Error {
   const reason = (signal as { reason?: unknown }).reason;
   if (reason instanceof Error && reason.name === 'ProviderError') return reason;
-  const error = new Error('the operation was aborted', { cause: reason });
+  return newAbortError('the operation was aborted', { cause: reason });
+}
+
+/** An Error named AbortError, as the SDK's and fetch's are: the layers above class it as cancelled. */
+export function newAbortError(message: string, options?: ErrorOptions): Error {
+  const error = new Error(message, options);
   error.name = 'AbortError';
   return error;
 }

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseMountParameters } from '../../src/mount/parameters';
-import type { IdentitySpec } from '../../src/mount/types';
+import type { IdentitySpec } from '../../src/spec/types';
 import { repoRoot } from '../support/driver-client';
 import { parse } from 'yaml';
 import { CHART_DIR, parseManifests, renderChart, type K8sObject } from './support/helm';

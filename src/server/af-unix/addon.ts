@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import { types } from 'node:util';
+import { packageRoot } from '../../util/package-root';
 
 declare const nativeHandle: unique symbol;
 /** Opaque objects owned by the addon; it checks their type tags, so they cannot be forged or mixed up. */
@@ -54,12 +55,6 @@ export interface AfUnixAddon {
 
 const ADDON_FILE = 'af_unix_listener.node';
 const ADDON_FUNCTIONS = ['listen', 'closeListener', 'connect', 'read', 'write', 'end', 'destroy', 'stats'] as const;
-
-/** The package root, from src/server/af-unix (ts-jest) or dist/src/server/af-unix (compiled, and in the image). */
-function packageRoot(): string {
-  const up = __dirname.includes(join('dist', 'src')) ? ['..', '..', '..', '..'] : ['..', '..', '..'];
-  return join(__dirname, ...up);
-}
 
 /** Where native/build.sh puts the addon for this platform, and where the Windows image ships it. */
 export function defaultAddonPath(platform: string = process.platform, arch: string = process.arch): string {

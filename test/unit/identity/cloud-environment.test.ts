@@ -1,5 +1,5 @@
 import { ProviderError } from '../../../src/errors';
-import { canonicalCloudName, CLOUD_NAMES, knownCloud, parseCloudEnvironment, vaultUrl } from '../../../src/keyvault/clouds';
+import { canonicalCloudName, CLOUD_NAMES, knownCloud, parseCloudEnvironment, vaultUrl } from '../../../src/spec/clouds';
 
 describe('clouds', () => {
   it('knows the four named clouds with their vault suffixes, authority hosts and Key Vault resources', () => {

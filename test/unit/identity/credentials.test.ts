@@ -1,7 +1,7 @@
 import { CredentialCache } from '../../../src/identity/credentials';
 import { ProviderError } from '../../../src/errors';
-import { knownCloud, type Cloud } from '../../../src/keyvault/clouds';
-import type { IdentitySpec, ServiceAccountToken } from '../../../src/mount/types';
+import { knownCloud, type Cloud } from '../../../src/spec/clouds';
+import type { IdentitySpec, ServiceAccountToken } from '../../../src/spec/types';
 import { noopMetrics, type ProviderMetrics } from '../../../src/observability/metrics';
 
 const cloud = knownCloud('AzurePublicCloud')!;

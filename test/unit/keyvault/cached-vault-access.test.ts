@@ -2,8 +2,8 @@ import pino from 'pino';
 import { ProviderError, type StatusName } from '../../../src/errors';
 import { CachingVaultAccess, type ValueCacheOptions } from '../../../src/keyvault/cached-vault-access';
 import { cacheIdentityKey } from '../../../src/keyvault/cache-key';
-import type { FetchedCertificate, FetchedKey, FetchedSecret, ObjectMetadata, VaultAccess, VaultReader } from '../../../src/mount/ports';
-import type { IdentitySpec, MountSpec } from '../../../src/mount/types';
+import type { FetchedCertificate, FetchedKey, FetchedSecret, ObjectMetadata, VaultAccess, VaultReader } from '../../../src/spec/ports';
+import type { IdentitySpec, MountSpec } from '../../../src/spec/types';
 import { noopMetrics, type ProviderMetrics } from '../../../src/observability/metrics';
 
 /**

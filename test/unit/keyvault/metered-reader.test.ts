@@ -1,6 +1,6 @@
 import { ProviderError } from '../../../src/errors';
 import { fetchErrorClass, meteredReader } from '../../../src/keyvault/metered-reader';
-import type { VaultReader } from '../../../src/mount/ports';
+import type { VaultReader } from '../../../src/spec/ports';
 import { noopMetrics, type ProviderMetrics } from '../../../src/observability/metrics';
 
 describe('meteredReader: keyvault_request once per object read', () => {

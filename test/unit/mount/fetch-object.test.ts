@@ -13,8 +13,8 @@ import type {
   ListedVersion,
   PublicJwk,
   VaultReader,
-} from '../../../src/mount/ports';
-import type { ObjectSpec, ObjectType } from '../../../src/mount/types';
+} from '../../../src/spec/ports';
+import type { ObjectSpec, ObjectType } from '../../../src/spec/types';
 import { fixture } from '../content/helpers';
 
 const PKCS12 = 'application/x-pkcs12';

@@ -1,6 +1,6 @@
 import { ProviderError } from '../../../src/errors';
 import { combineHooks, type MountHooks } from '../../../src/mount/hooks';
-import type { MountSpec } from '../../../src/mount/types';
+import type { MountSpec } from '../../../src/spec/types';
 
 const signal = new AbortController().signal;
 const spec = { pod: { uid: 'u' } } as unknown as MountSpec;

@@ -15,9 +15,9 @@ import type {
   ListedVersion,
   VaultAccess,
   VaultReader,
-} from '../../../src/mount/ports';
+} from '../../../src/spec/ports';
 import type { RawMountRequest } from '../../../src/mount/request';
-import type { MountSpec, ObjectType } from '../../../src/mount/types';
+import type { MountSpec, ObjectType } from '../../../src/spec/types';
 import { createLogger } from '../../../src/observability/logger';
 import { noopMetrics, type ProviderMetrics } from '../../../src/observability/metrics';
 import { attributes, objectsYaml } from './fixtures';

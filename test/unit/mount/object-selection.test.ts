@@ -13,8 +13,8 @@ import {
   unusableReason,
 } from '../../../src/mount/object-selection';
 import { expandSelections, selectionVersion } from '../../../src/mount/selected-secrets';
-import type { ListedSecret, VaultReader } from '../../../src/mount/ports';
-import type { ObjectSpec } from '../../../src/mount/types';
+import type { ListedSecret, VaultReader } from '../../../src/spec/ports';
+import type { ObjectSpec } from '../../../src/spec/types';
 import { objectsYaml } from './fixtures';
 
 function invalid(...entries: string[]): string {

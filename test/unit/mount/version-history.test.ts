@@ -1,4 +1,4 @@
-import type { ListedVersion } from '../../../src/mount/ports';
+import type { ListedVersion } from '../../../src/spec/ports';
 import { selectVersionHistory } from '../../../src/mount/version-history';
 
 /** A listing entry: version id, creation second, enabled. */

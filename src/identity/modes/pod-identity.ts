@@ -1,0 +1,12 @@
+/** usePodIdentity: aad-pod-identity's NMI on the node answers for the pod. */
+import { describePodIdentity, podIdentityKey, PodIdentityCredential } from '../pod-identity';
+import type { IdentityModeDefinition } from './mode';
+
+export const podIdentity: IdentityModeDefinition<'podIdentity'> = {
+  mode: 'podIdentity',
+  tokenEndpoint: 'NMI (aad-pod-identity)',
+  entryBytes: 16 * 1024,
+  key: (identity) => ({ key: podIdentityKey(identity.pod), notAfter: Infinity }),
+  describe: (identity) => describePodIdentity(identity.pod),
+  credential: (identity, _description, _ctx, cached) => cached(new PodIdentityCredential(identity.pod)),
+};
