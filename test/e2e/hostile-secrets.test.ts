@@ -164,7 +164,10 @@ describe.each([
 
 describe('12. hostile variety leaves nothing lasting in the caches', () => {
   it('mounts with distinct wrong client secrets keep no identity: caches stay at the working ones, memory stops growing', async () => {
-    const provider = await startProvider({ env: azure.providerEnv() });
+    // With the heap cap the chart's 100Mi limit gives (48 MiB), as in production: garbage not yet collected cannot
+    // grow the heap without bound and blur the measure (it did on a loaded machine), and identities kept would end
+    // in an out-of-memory exit.
+    const provider = await startProvider({ env: { ...azure.providerEnv(), NODE_OPTIONS: '--max-old-space-size=48' } });
     try {
       await provider.client.mount(spRequest());
       const wrongSecrets = async (round: number, count: number): Promise<void> => {
