@@ -17,7 +17,7 @@
  * Node's X509Certificate exposes neither identifier, so the extensions are read from the DER with a small reader
  * (der.ts). This function never throws.
  */
-import { X509Certificate } from 'crypto';
+import { X509Certificate } from 'node:crypto';
 import {
   children,
   contentOf,

@@ -13,7 +13,7 @@
  *   ECPrivateKey ::= SEQUENCE { version INTEGER 1, privateKey OCTET STRING (fixed length of the curve),
  *                               publicKey [1] EXPLICIT BIT STRING (0x04 || X || Y, uncompressed) }
  */
-import type { KeyObject } from 'crypto';
+import type { KeyObject } from 'node:crypto';
 
 /** Named curves Go's x509 knows, by JWK name: DER of the curve's OID, and the byte length of a coordinate. */
 const CURVES: Record<string, { oid: Buffer; size: number }> = {
