@@ -1,6 +1,6 @@
 /**
  * Command-line flags, with the reference provider's names and defaults so that existing DaemonSet manifests and Helm
- * values carry over unchanged (CONTRACT §5). Parsing follows Go's `flag` package, which the reference uses: one or two
+ * values carry over unchanged. Parsing follows Go's `flag` package, which the reference uses: one or two
  * leading dashes, `--flag=value` or `--flag value`, booleans set by their bare name. We also accept `--bool true|false`
  * (Go would silently stop parsing there), and we fail on unknown flags, as Go does, except klog's logging flags, which
  * reference manifests may still pass and which have no meaning here.

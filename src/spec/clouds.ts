@@ -1,6 +1,6 @@
 /**
- * The Azure clouds a SecretProviderClass can name (CONTRACT §2). Pure data and pure parsing: the identity and Key Vault
- * layers take their hosts from here, so supporting a cloud is one row. Names are matched case-insensitively, as the
+ * The Azure clouds a SecretProviderClass can name in `cloudName`. Pure data and pure parsing: the identity and Key
+ * Vault layers take their hosts from here, so supporting a cloud is one row. Names are matched case-insensitively, as the
  * reference does. Azure Stack Hub (and any other custom cloud) comes from an environment file; reading that file is the
  * caller's job (vault-access), parsing it is here.
  */

@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: clouds. Azure Stack Hub (AzureStackCloud) with its environment file read per mount — with
+ * End to end: clouds. Azure Stack Hub (AzureStackCloud) with its environment file read per mount — with
  * Entra ID and with AD FS (tenantID "adfs") — concurrent mounts with different files, --cloud-name as the default, and
  * the node's managed identity asking IMDS for each named cloud's Key Vault resource.
  */
