@@ -53,7 +53,9 @@ export interface ProviderConfig {
   kubeconfig: string;
   /** Post a Warning event on the pod when a rotation (a mount after a successful one) fails. */
   rotationFailureEvents: boolean;
-  /** Classes that select no identity take clientID/tenantID from the service account's workload identity annotations. */
+  /**
+   * Classes that select no identity take clientID/tenantID from the service account's workload identity annotations.
+   */
   workloadIdentityFromServiceAccount: boolean;
   /** 'deny' refuses useVMManagedIdentity and usePodIdentity (except in namespaces with the label below). */
   nodeIdentityPolicy: 'allow' | 'deny';
@@ -271,7 +273,10 @@ function parseAbsoluteDir(value: string): string {
   return value.replace(/\/+$/, '');
 }
 
-/** An IP address to listen on ('' = all); IPv6 with or without brackets. Host names are refused: they may resolve to several. */
+/**
+ * An IP address to listen on ('' = all); IPv6 with or without brackets. Host names are refused: they may resolve to
+ * several.
+ */
 function parseListenAddress(value: string): string {
   const address = value.replace(/^\[(.*)\]$/, '$1');
   if (address !== '' && isIP(address) === 0) throw new Error('expected an IP address such as 127.0.0.1 or ::1, or empty for every address');

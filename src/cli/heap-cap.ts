@@ -27,7 +27,10 @@ export function limitFromEnv(value: string | undefined): number | undefined {
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
-/** The cap in MiB for a memory limit, or undefined when there is no real limit (none, or not below the machine's memory). */
+/**
+ * The cap in MiB for a memory limit, or undefined when there is no real limit (none, or not below the machine's
+ * memory).
+ */
 export function heapCapMiB(limitBytes: number, totalMemoryBytes: number): number | undefined {
   if (!Number.isFinite(limitBytes) || limitBytes <= 0 || limitBytes >= totalMemoryBytes) return undefined;
   return Math.max(MIN_HEAP_MIB, Math.floor((limitBytes / MIB) * HEAP_SHARE));

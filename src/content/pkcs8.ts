@@ -14,10 +14,10 @@ const CURVES: Record<string, { oid: Buffer; size: number }> = {
 const EC_PUBLIC_KEY_OID = Buffer.from('06072a8648ce3d0201', 'hex');
 
 /**
- * For RSA (and every other type) Go's encoding is the standard one, which OpenSSL writes too. For EC it differs in one case:
- * Go always writes the inner ECPrivateKey (RFC 5915) with the public key filled in (it computes it from the private
- * key) and without the curve, which the outer algorithm names. OpenSSL keeps the public key out when the stored key
- * had none (OpenSSL's `ec -no_public`, some HSM exports), so Node's export would be a different file. We therefore
+ * For RSA (and every other type) Go's encoding is the standard one, which OpenSSL writes too. For EC it differs in one
+ * case: Go always writes the inner ECPrivateKey (RFC 5915) with the public key filled in (it computes it from the
+ * private key) and without the curve, which the outer algorithm names. OpenSSL keeps the public key out when the stored
+ * key had none (OpenSSL's `ec -no_public`, some HSM exports), so Node's export would be a different file. We therefore
  * write EC keys ourselves:
  *
  *   PrivateKeyInfo ::= SEQUENCE { version INTEGER 0, algorithm SEQUENCE { id-ecPublicKey, namedCurve OID },

@@ -2,7 +2,8 @@
  * Reads the custom cloud's environment file a SecretProviderClass names in `cloudEnvFileName`. Any SecretProviderClass
  * author, in any namespace, chooses that path, and the provider reads it with its own rights on every node; so the
  * read is fenced in (see readCloudEnvironmentFile).
- * Per mount and never through a process-wide variable (the reference's AZURE_ENVIRONMENT_FILEPATH races between mounts).
+ * Per mount and never through a process-wide variable (the reference's AZURE_ENVIRONMENT_FILEPATH races between
+ * mounts).
  */
 import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
@@ -24,8 +25,8 @@ export interface CloudFilePolicy {
 
 /**
  * The fences:
- *  - only under one directory the operator allows (--cloud-env-file-dir; the chart mounts the cloud file there), checked
- *    on the path as given and again on the path with symlinks resolved;
+ *  - only under one directory the operator allows (--cloud-env-file-dir; the chart mounts the cloud file there),
+ *    checked on the path as given and again on the path with symlinks resolved;
  *  - only a regular file, checked on the opened descriptor (never a FIFO, a terminal, a device or /proc entry), opened
  *    without following a last symlink and without blocking;
  *  - at most MAX_BYTES read, whatever the file claims to be, and the whole read bounded in time;

@@ -39,7 +39,8 @@ export interface ParameterDefaults {
 /**
  * Turns the attributes (SecretProviderClass parameters plus the driver's pod keys) and the nodePublishSecretRef data
  * into a MountSpec, checking the parameters in the reference's order so the first problem reported is the one it
- * reports, with a message that names the parameter and the fix. No network: a bad SecretProviderClass costs Azure nothing.
+ * reports, with a message that names the parameter and the fix. No network: a bad SecretProviderClass costs Azure
+ * nothing.
  */
 export function parseMountParameters(
   attributes: Record<string, string>,
@@ -191,7 +192,10 @@ interface IdentityInputs {
   secrets: Record<string, string>;
 }
 
-/** The identity mode, as the reference decides it: a switch, else workload identity by clientID, else a service principal. */
+/**
+ * The identity mode, as the reference decides it: a switch, else workload identity by clientID, else a service
+ * principal.
+ */
 function resolveIdentity(inputs: IdentityInputs): IdentitySpec {
   if (inputs.useVMManagedIdentity) {
     return { mode: 'vmManagedIdentity', userAssigned: parseUserAssignedIdentity(inputs.userAssignedIdentityID) };

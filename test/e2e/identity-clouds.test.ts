@@ -59,7 +59,8 @@ beforeAll(async () => {
     files[name] = join(dir, `${name}.json`);
     writeFileSync(files[name]!, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
   };
-  // What the reference documents for an Azure Stack Hub with Entra ID, and with AD FS ("adfs" stripped from the endpoint).
+  // What the reference documents for an Azure Stack Hub with Entra ID, and with AD FS ("adfs" stripped from the
+  // endpoint).
   write('aad', {
     name: 'AzureStackCloud',
     activeDirectoryEndpoint: 'https://login.microsoftonline.com/',

@@ -190,7 +190,8 @@ describe('a Mount with the node managed identity', () => {
       ['an unknown objectType', () => request({ objects: objects(['objectName: a\nobjectType: blob']) }), ['objectType "blob"']],
       ['an alias with ..', () => request({ objects: objects(['objectName: a\nobjectType: secret\nobjectAlias: ../../etc/shadow']) }), ['".."']],
       ['an absolute alias', () => request({ objects: objects(['objectName: a\nobjectType: secret\nobjectAlias: /etc/shadow']) }), ['relative']],
-      // Two objects writing one file, and filePermission "0900", mount as with the reference: see parity-reference.test.ts.
+      // Two objects writing one file, and filePermission "0900", mount as with the reference: see
+      // parity-reference.test.ts.
       ['a negative filePermission', () => request({ objects: objects(['objectName: a\nobjectType: secret\nfilePermission: "-644"']) }), ['filePermission "-644"']],
     ];
 

@@ -5,7 +5,8 @@
  *   GET /secrets/{name}/{version}
  *   GET /secrets/{name}/versions?maxresults=N, then every `nextLink` as given (the SDK adds api-version if missing)
  *   GET /secrets?maxresults=N (the vault's secrets: current version's attributes, tags, contentType and `managed`
- *                              for a certificate's secret, never a value nor a `kid`; disabled ones included), paged the same way
+ *                              for a certificate's secret, never a value nor a `kid`; disabled ones included), paged
+ *                              the same way
  * and the same shapes for /keys and /certificates.
  *
  * One HTTPS server serves every vault; the vault is chosen by the Host header (`<vault>.<cloud suffix>`), so the
@@ -53,7 +54,10 @@ export interface KeyVaultOptions {
   pageSize?: number;
   /** Delay before every answer, in ms. */
   delayMs?: number;
-  /** Order of listed versions. The service promises none; the default (by version id) is deliberately not creation order. */
+  /**
+   * Order of listed versions. The service promises none; the default (by version id) is deliberately not creation
+   * order.
+   */
   versionListOrder?: 'byVersionId' | 'creation' | 'newestFirst';
   /** Override the challenge's authorization URL, e.g. to point a client-secret flow at an Entra ID stand-in. */
   challengeAuthority?: (suffix: string, tenantId: string) => string;
