@@ -10,8 +10,8 @@
  * The conversion is synchronous CPU work on the event loop, so these figures are also how long one conversion
  * blocks every other mount and health check of the provider.
  */
-import { existsSync, readFileSync } from 'fs';
-import { join, resolve } from 'path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { convertCertificateSecret } from '../src/content/certificate-secret';
 
 const FIXTURES = [

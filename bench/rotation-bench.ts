@@ -6,8 +6,8 @@
  * is the local stand-in, throttling above BENCH_VAULT_RPS requests a second (429 with Retry-After, as Key Vault does).
  *
  * Prints per run: Key Vault requests per interval (first mounts, then rotation intervals), token requests, 429s, p99
- * mount latency, failed mounts and the provider's peak RSS; and the reference's arithmetic (pods x objects per interval)
- * beside the target with the cache on (distinct identity-object pairs x ceil(interval / TTL)).
+ * mount latency, failed mounts and the provider's peak RSS; and the reference's arithmetic (pods x objects per
+ * interval) beside the target with the cache on (distinct identity-object pairs x ceil(interval / TTL)).
  *
  * Environment: BENCH_PODS (1000), BENCH_CLASSES (20), BENCH_IDENTITIES (5), BENCH_INTERVALS (3 rotation intervals),
  * BENCH_INTERVAL_MS (10000), BENCH_TTL_MS (10000), BENCH_VAULT_RPS (1000), BENCH_CONCURRENCY (64).
@@ -27,7 +27,9 @@ const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 64);
 const OBJECTS_PER_CLASS = 10;
 const VAULT = 'rotation-kv';
 
-/** Classes read objects of an "application"; two classes (with different identities) share each application's objects. */
+/**
+ * Classes read objects of an "application"; two classes (with different identities) share each application's objects.
+ */
 const appOf = (k: number): number => Math.floor(k / 2);
 const identityOf = (k: number): number => k % IDENTITIES;
 const objectName = (app: number, j: number): string => `app${app}-obj${j}`;

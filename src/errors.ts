@@ -37,7 +37,10 @@ export function invalidArgument(message: string): ProviderError {
   return new ProviderError('InvalidArgument', message);
 }
 
-/** A conversion of fetched content that failed (bad encoding, unsupported key type...). Wrapped by mount/ with the object. */
+/**
+ * A conversion of fetched content that failed (bad encoding, unsupported key type...). Wrapped by mount/ with the
+ * object.
+ */
 export class ContentError extends Error {
   override readonly name = 'ContentError';
 }

@@ -1,6 +1,6 @@
 /**
  * Command-line flags, with the reference provider's names and defaults so that existing DaemonSet manifests and Helm
- * values carry over unchanged (CONTRACT §5). Parsing follows Go's `flag` package, which the reference uses: one or two
+ * values carry over unchanged. Parsing follows Go's `flag` package, which the reference uses: one or two
  * leading dashes, `--flag=value` or `--flag value`, booleans set by their bare name. We also accept `--bool true|false`
  * (Go would silently stop parsing there), and we fail on unknown flags, as Go does, except klog's logging flags, which
  * reference manifests may still pass and which have no meaning here.
@@ -53,7 +53,9 @@ export interface ProviderConfig {
   kubeconfig: string;
   /** Post a Warning event on the pod when a rotation (a mount after a successful one) fails. */
   rotationFailureEvents: boolean;
-  /** Classes that select no identity take clientID/tenantID from the service account's workload identity annotations. */
+  /**
+   * Classes that select no identity take clientID/tenantID from the service account's workload identity annotations.
+   */
   workloadIdentityFromServiceAccount: boolean;
   /** 'deny' refuses useVMManagedIdentity and usePodIdentity (except in namespaces with the label below). */
   nodeIdentityPolicy: 'allow' | 'deny';
@@ -271,7 +273,10 @@ function parseAbsoluteDir(value: string): string {
   return value.replace(/\/+$/, '');
 }
 
-/** An IP address to listen on ('' = all); IPv6 with or without brackets. Host names are refused: they may resolve to several. */
+/**
+ * An IP address to listen on ('' = all); IPv6 with or without brackets. Host names are refused: they may resolve to
+ * several.
+ */
 function parseListenAddress(value: string): string {
   const address = value.replace(/^\[(.*)\]$/, '$1');
   if (address !== '' && isIP(address) === 0) throw new Error('expected an IP address such as 127.0.0.1 or ::1, or empty for every address');

@@ -5,18 +5,6 @@
  * or 512 MiB limit), so under the chart's 256Mi limit the heap could grow until the kernel kills the pod instead of
  * collecting sooner. The provider keeps little on the heap (credentials, clients, in-flight responses), so a share of
  * the limit is plenty; the rest is code, buffers and native memory.
- *
- * Where the limit comes from: the memory cgroup (process.constrainedMemory(), Linux), unless the environment names it
- * (MEMORY_LIMIT_ENV, in bytes, which the chart fills from the container's own limit with a resourceFieldRef). Windows
- * containers have no cgroup files, so there the environment is the only source; where both exist it wins, being what
- * the pod spec says.
- *
- * How it is applied: the entry point (bin/) re-executes the same process image with --max-old-space-size
- * (process.execve: same PID, no second process; Node 22.15+ on Linux, the image's runtime). Node has no execve on
- * Windows, and V8 reads the cap only when the process starts, so there, when the limit comes from the environment,
- * the entry point runs the provider as its child with the cap (run-capped.ts); the parent only waits. Otherwise (Node
- * 20 without the variable) the process runs with Node's default. An explicit --max-old-space-size (in the command line
- * or NODE_OPTIONS) always wins.
  */
 
 /** Share of the memory limit given to the old generation. */
@@ -39,7 +27,10 @@ export function limitFromEnv(value: string | undefined): number | undefined {
   return Number.isSafeInteger(bytes) && bytes > 0 ? bytes : undefined;
 }
 
-/** The cap in MiB for a memory limit, or undefined when there is no real limit (none, or not below the machine's memory). */
+/**
+ * The cap in MiB for a memory limit, or undefined when there is no real limit (none, or not below the machine's
+ * memory).
+ */
 export function heapCapMiB(limitBytes: number, totalMemoryBytes: number): number | undefined {
   if (!Number.isFinite(limitBytes) || limitBytes <= 0 || limitBytes >= totalMemoryBytes) return undefined;
   return Math.max(MIN_HEAP_MIB, Math.floor((limitBytes / MIB) * HEAP_SHARE));
@@ -64,7 +55,21 @@ export interface HeapCapInput {
 
 const HEAP_FLAG = /(^|\s)--max[-_]old[-_]space[-_]size(=|\s|$)/;
 
-/** The argv to re-execute with (node, the cap, node's own flags, script, flags), or undefined to run as is. */
+/**
+ * The argv to re-execute with (node, the cap, node's own flags, script, flags), or undefined to run as is.
+ *
+ * Where the limit comes from: the memory cgroup (process.constrainedMemory(), Linux), unless the environment names it
+ * (MEMORY_LIMIT_ENV, in bytes, which the chart fills from the container's own limit with a resourceFieldRef). Windows
+ * containers have no cgroup files, so there the environment is the only source; where both exist it wins, being what
+ * the pod spec says.
+ *
+ * How it is applied: the entry point (bin/) re-executes the same process image with --max-old-space-size
+ * (process.execve: same PID, no second process; Node 22.15+ on Linux, the image's runtime). Node has no execve on
+ * Windows, and V8 reads the cap only when the process starts, so there, when the limit comes from the environment,
+ * the entry point runs the provider as its child with the cap (run-capped.ts); the parent only waits. Otherwise (Node
+ * 20 without the variable) the process runs with Node's default. An explicit --max-old-space-size (in the command line
+ * or NODE_OPTIONS) always wins.
+ */
 export function heapCapArgv(input: HeapCapInput): string[] | undefined {
   if (input.execArgv.some((a) => HEAP_FLAG.test(a)) || HEAP_FLAG.test(input.nodeOptions ?? '')) return undefined;
   const cap = heapCapMiB(limitFromEnv(input.memoryLimitEnv) ?? input.constrainedMemory, input.totalMemory);

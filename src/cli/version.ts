@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../util/package-root';
 
-/** The names the driver and `kubectl get secretproviderclasspodstatus` show for this provider (CONTRACT §1). */
+/** The names the driver and `kubectl get secretproviderclasspodstatus` show for this provider. */
 export const RUNTIME_NAME = 'secrets-store-csi-driver-provider-azure';
 export const PROTOCOL_VERSION = 'v1alpha1';
 

@@ -1,24 +1,6 @@
 /**
  * The content of a certificate-backed secret: the Key Vault secret that holds a certificate's key and certificates
- * (the secret has a `kid`). Key Vault stores it in the form the certificate policy chose. The files are the bytes the
- * reference provider writes (its getSecret and decodePKCS12, restated):
- * - `application/x-pem-file`: PEM text, written as stored, whatever `objectFormat` says (a PEM-stored certificate has
- *   no PFX form; the reference writes the PEM and so do we, with a warning, since pods that read it run today).
- * - `application/x-pkcs12`: a PFX, base64-encoded. `objectFormat: pfx` writes that base64 text (or, with
- *   `objectEncoding: base64`, the binary PFX); otherwise the PFX becomes PEM: every private key as PKCS#8
- *   `PRIVATE KEY` first (encoded as Go's x509.MarshalPKCS8PrivateKey does: see pkcs8.ts), then the certificates,
- *   ordered leaf → intermediates → root when `constructPemChain` is on (chain.ts; a chain that cannot be completed
- *   keeps the stored order, every certificate included).
- * - With separate files (`.crt`, `.key`): the combined content's PEM blocks, decoded and encoded again by Go's rules
- *   (go-pem.ts: LF line ends, lines of 64), certificate blocks to `.crt`, every other block (private keys, `EC
- *   PARAMETERS`, …) to `.key`. For `pfx` output the content has no PEM block, so both files are empty, as there.
- *
- * Deliberate differences from the reference provider:
- * - `objectEncoding` only means something for `pfx`: utf-8 → base64 text, base64 → binary. For PEM output, or hex
- *   with `pfx`, the reference tries to decode the text and fails with a bare decoding error; we fail too, with a
- *   message that says what to set instead.
- * - PFX files it cannot read (AES/PBES2, SHA-256 MACs, plain key bags, keys other than RSA and EC) mount here; chains
- *   on which it fails the mount ("no leaf found", "cycle") keep the stored order here, with a warning.
+ * (the secret has a `kid`). Key Vault stores it in the form the certificate policy chose.
  *
  * Warnings are returned, never logged, and name only counts, block labels and content types.
  */
@@ -57,6 +39,26 @@ export interface CertificateSecretContent {
   warnings: string[];
 }
 
+/**
+ * The files are the bytes the reference provider writes:
+ * - `application/x-pem-file`: PEM text, written as stored, whatever `objectFormat` says (a PEM-stored certificate has
+ *   no PFX form; the reference writes the PEM and so do we, with a warning, since pods that read it run today).
+ * - `application/x-pkcs12`: a PFX, base64-encoded. `objectFormat: pfx` writes that base64 text (or, with
+ *   `objectEncoding: base64`, the binary PFX); otherwise the PFX becomes PEM: every private key as PKCS#8
+ *   `PRIVATE KEY` first (encoded as Go's x509.MarshalPKCS8PrivateKey does: see pkcs8.ts), then the certificates,
+ *   ordered leaf → intermediates → root when `constructPemChain` is on (chain.ts; a chain that cannot be completed
+ *   keeps the stored order, every certificate included).
+ * - With separate files (`.crt`, `.key`): the combined content's PEM blocks, decoded and encoded again by Go's rules
+ *   (go-pem.ts: LF line ends, lines of 64), certificate blocks to `.crt`, every other block (private keys, `EC
+ *   PARAMETERS`, …) to `.key`. For `pfx` output the content has no PEM block, so both files are empty, as there.
+ *
+ * Deliberate differences from the reference provider:
+ * - `objectEncoding` only means something for `pfx`: utf-8 → base64 text, base64 → binary. For PEM output, or hex
+ *   with `pfx`, the reference tries to decode the text and fails with a bare decoding error; we fail too, with a
+ *   message that says what to set instead.
+ * - PFX files it cannot read (AES/PBES2, SHA-256 MACs, plain key bags, keys other than RSA and EC) mount here; chains
+ *   on which it fails the mount ("no leaf found", "cycle") keep the stored order here, with a warning.
+ */
 export function convertCertificateSecret(
   input: CertificateSecretInput,
   opts: CertificateSecretOptions,

@@ -5,7 +5,7 @@
  * truncated or foreign blob fails the mount with a clear message instead of producing a file no TLS library can
  * read. The bytes written are the input bytes, unchanged (never a re-encoding), so fingerprints stay the same.
  */
-import { X509Certificate } from 'crypto';
+import { X509Certificate } from 'node:crypto';
 import { ContentError } from '../errors';
 import { pemEncode } from './pem';
 

@@ -1,23 +1,9 @@
 /**
- * Orders the certificates of a PFX as leaf → intermediates → root (`--construct-pem-chain`), exactly as the reference
- * provider does, so that the file has the same certificates in the same order. Its rules (read from its
- * fetchCertChains, restated here):
- * - certificate i is linked to the first other certificate j, in stored order, whose subject key identifier (SKI)
- *   equals i's authority key identifier (AKI), compared as bytes; a pair where i has no AKI and j no SKI is skipped
- *   (an absent identifier otherwise compares as empty). Names are never compared, so a certificate without an AKI
- *   links to nothing, and a root whose AKI equals its own SKI links to a copy of itself when it is stored twice;
- * - the leaf is the first certificate, in stored order, that no other certificate links to;
- * - following the links from the leaf must visit every certificate exactly once; then that is the order. If it visits
- *   fewer (a missing intermediate, an unlinked certificate, a second chain, a duplicate), the stored order is kept,
- *   every certificate included, duplicates too.
- * Where the reference fails the mount instead (no certificate that is nobody's issuer: "no leaf found"; links that
- * loop: "constructing chain resulted in cycle"; a certificate it cannot parse), we keep the stored order and say why,
- * so the caller can warn; the pod mounts.
- *
- * Node's X509Certificate exposes neither identifier, so the extensions are read from the DER with a small reader
- * (der.ts). This function never throws.
+ * Orders the certificates of a PFX as leaf → intermediates → root (`--construct-pem-chain`) by the reference
+ * provider's rules, so the file has the same certificates in the same order. Node's X509Certificate exposes
+ * neither key identifier, so the extensions are read from the DER with a small reader (der.ts).
  */
-import { X509Certificate } from 'crypto';
+import { X509Certificate } from 'node:crypto';
 import {
   children,
   contentOf,
@@ -47,6 +33,21 @@ interface CertInfo {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * The reference's rules:
+ * - certificate i is linked to the first other certificate j, in stored order, whose subject key identifier (SKI)
+ *   equals i's authority key identifier (AKI), compared as bytes; a pair where i has no AKI and j no SKI is skipped
+ *   (an absent identifier otherwise compares as empty). Names are never compared, so a certificate without an AKI
+ *   links to nothing, and a root whose AKI equals its own SKI links to a copy of itself when it is stored twice;
+ * - the leaf is the first certificate, in stored order, that no other certificate links to;
+ * - following the links from the leaf must visit every certificate exactly once; then that is the order. If it visits
+ *   fewer (a missing intermediate, an unlinked certificate, a second chain, a duplicate), the stored order is kept,
+ *   every certificate included, duplicates too.
+ * Where the reference fails the mount instead (no certificate that is nobody's issuer: "no leaf found"; links that
+ * loop: "constructing chain resulted in cycle"; a certificate it cannot parse), we keep the stored order and say why,
+ * so the caller can warn; the pod mounts.
+ * This function never throws.
+ */
 export function orderCertificateChain(pems: string[]): OrderedChain {
   const stored = (problem: ChainProblem): OrderedChain => ({ certificates: [...pems], complete: false, problem });
   let certs: CertInfo[];

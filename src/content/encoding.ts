@@ -2,7 +2,14 @@
  * `objectEncoding` of a plain secret: how the secret's text becomes the bytes of the file.
  *
  * The rules follow the reference provider (Go: `[]byte(value)`, `base64.StdEncoding.DecodeString`,
- * `hex.DecodeString`) so that a value that mounts there mounts here, and one that fails there fails here:
+ * `hex.DecodeString`) so that a value that mounts there mounts here, and one that fails there fails here.
+ */
+import { ContentError } from '../errors';
+
+export type SecretEncoding = 'utf-8' | 'base64' | 'hex';
+
+/**
+ * Decodes a secret's text by its `objectEncoding`:
  * - utf-8: the text's UTF-8 bytes, unchanged.
  * - base64: the standard alphabet (`A–Z a–z 0–9 + /`) with `=` padding to a multiple of 4 characters, as Go's
  *   StdEncoding requires. CR and LF are skipped wherever they appear (Go's decoder does the same, so base64 wrapped
@@ -15,10 +22,6 @@
  * Error messages say which encoding failed and where (a character offset), never the value or the offending
  * character itself.
  */
-import { ContentError } from '../errors';
-
-export type SecretEncoding = 'utf-8' | 'base64' | 'hex';
-
 export function decodeSecretValue(value: string, encoding: SecretEncoding): Buffer {
   switch (encoding) {
     case 'utf-8':

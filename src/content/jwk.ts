@@ -9,7 +9,7 @@
  * Supported, as in the reference provider: RSA and RSA-HSM; EC and EC-HSM on P-256, P-384 and P-521. Symmetric keys
  * (oct, oct-HSM) have no public half, and secp256k1 (P-256K) is not a curve the tools reading these files expect.
  */
-import { createPublicKey, type JsonWebKey as NodeJwk } from 'crypto';
+import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { ContentError } from '../errors';
 import { quote } from '../util/text';
 

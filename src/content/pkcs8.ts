@@ -1,19 +1,8 @@
 /**
  * A private key as PKCS#8 DER, byte for byte as Go's x509.MarshalPKCS8PrivateKey writes it, which is what the
  * reference provider puts into the PEM it makes from a PFX.
- *
- * For RSA (and every other type) that is the standard encoding OpenSSL writes too. For EC it differs in one case:
- * Go always writes the inner ECPrivateKey (RFC 5915) with the public key filled in (it computes it from the private
- * key) and without the curve, which the outer algorithm names. OpenSSL keeps the public key out when the stored key
- * had none (OpenSSL's `ec -no_public`, some HSM exports), so Node's export would be a different file. We therefore
- * write EC keys ourselves:
- *
- *   PrivateKeyInfo ::= SEQUENCE { version INTEGER 0, algorithm SEQUENCE { id-ecPublicKey, namedCurve OID },
- *                                 privateKey OCTET STRING (ECPrivateKey) }
- *   ECPrivateKey ::= SEQUENCE { version INTEGER 1, privateKey OCTET STRING (fixed length of the curve),
- *                               publicKey [1] EXPLICIT BIT STRING (0x04 || X || Y, uncompressed) }
  */
-import type { KeyObject } from 'crypto';
+import type { KeyObject } from 'node:crypto';
 
 /** Named curves Go's x509 knows, by JWK name: DER of the curve's OID, and the byte length of a coordinate. */
 const CURVES: Record<string, { oid: Buffer; size: number }> = {
@@ -24,6 +13,18 @@ const CURVES: Record<string, { oid: Buffer; size: number }> = {
 /** 1.2.840.10045.2.1 id-ecPublicKey */
 const EC_PUBLIC_KEY_OID = Buffer.from('06072a8648ce3d0201', 'hex');
 
+/**
+ * For RSA (and every other type) Go's encoding is the standard one, which OpenSSL writes too. For EC it differs in one
+ * case: Go always writes the inner ECPrivateKey (RFC 5915) with the public key filled in (it computes it from the
+ * private key) and without the curve, which the outer algorithm names. OpenSSL keeps the public key out when the stored
+ * key had none (OpenSSL's `ec -no_public`, some HSM exports), so Node's export would be a different file. We therefore
+ * write EC keys ourselves:
+ *
+ *   PrivateKeyInfo ::= SEQUENCE { version INTEGER 0, algorithm SEQUENCE { id-ecPublicKey, namedCurve OID },
+ *                                 privateKey OCTET STRING (ECPrivateKey) }
+ *   ECPrivateKey ::= SEQUENCE { version INTEGER 1, privateKey OCTET STRING (fixed length of the curve),
+ *                               publicKey [1] EXPLICIT BIT STRING (0x04 || X || Y, uncompressed) }
+ */
 export function goPkcs8Der(key: KeyObject): Buffer {
   if (key.asymmetricKeyType === 'ec') {
     const jwk = key.export({ format: 'jwk' });

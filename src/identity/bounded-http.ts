@@ -1,14 +1,6 @@
 /**
  * The HTTP client every call to Azure goes through (IMDS, Entra ID, AD FS, the token proxy, Key Vault): the SDK's own
- * client, with the bounds one node serving every pod needs. One bad answer must cost one request, not the process:
- *  - every response body is read with a byte limit: a 48 MB answer from a broken proxy or a hostile endpoint fails
- *    that request, instead of being buffered (and parsed) until the process dies of it;
- *  - every request can be bounded in time, headers and body together (MSAL passes no abort signal to its requests,
- *    so without this a hung IMDS request stays hung);
- *  - a Retry-After above what a mount can wait is cut down, so one "Retry-After: 3600" cannot hold token requests for
- *    an hour inside the SDK's retry policies;
- *  - an endpoint that must answer JSON and does not (an HTML page from a proxy, a truncated body) fails with what it
- *    was, never with the parser's message: V8's JSON errors quote the text, which may hold a secret.
+ * client, with the bounds one node serving every pod needs. One bad answer must cost one request, not the process.
  * Failures are BoundedHttpErrors that say which endpoint did what, in words safe for a pod's events: no body, ever.
  */
 import type { Agent } from 'node:http';
@@ -71,6 +63,17 @@ export interface BoundedHttpOptions {
 /** Every status code, for `streamResponseStatusCodes`: the SDK's client then hands us the body unread. */
 const ANY_STATUS = new Set([Number.POSITIVE_INFINITY]);
 
+/**
+ * The bounds:
+ *  - every response body is read with a byte limit: a 48 MB answer from a broken proxy or a hostile endpoint fails
+ *    that request, instead of being buffered (and parsed) until the process dies of it;
+ *  - every request can be bounded in time, headers and body together (MSAL passes no abort signal to its requests,
+ *    so without this a hung IMDS request stays hung);
+ *  - a Retry-After above what a mount can wait is cut down, so one "Retry-After: 3600" cannot hold token requests for
+ *    an hour inside the SDK's retry policies;
+ *  - an endpoint that must answer JSON and does not (an HTML page from a proxy, a truncated body) fails with what it
+ *    was, never with the parser's message: V8's JSON errors quote the text, which may hold a secret.
+ */
 export function boundedHttpClient(options: BoundedHttpOptions): HttpClient {
   const inner = options.inner ?? restPipeline().createDefaultHttpClient();
   return {

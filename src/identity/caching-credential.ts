@@ -1,15 +1,6 @@
 /**
  * The token cache in front of every credential the provider hands to Key Vault clients. One instance belongs to one
- * identity (one CredentialCache entry), so a token can never be served to another identity. It
- *  - reuses a token until five minutes before it expires (one request per token lifetime, whatever the SDK's own
- *    caches do, and the same for every mode, including pod identity, which has no SDK cache);
- *  - runs one request at a time per scope and lets concurrent mounts wait for it (100 mounts at once: one request);
- *  - lets each waiter give up on its own mount's abort signal while the shared request goes on for the others;
- *  - lets a mount that arrives while the shared request is older than STALE_FLIGHT_MS start a fresh one, so one hung
- *    request (or one endpoint that asked for a long wait) cannot hold every mount of the identity;
- *  - drops its token on request (Key Vault rejected it), and, with `maxTokenAgeMs`, asks again after that long even
- *    though the token is still valid (a managed identity removed from the node pool then stops working within it);
- *  - counts every real acquisition for metrics and turns failures into messages that name the identity and the fix.
+ * identity (one CredentialCache entry), so a token can never be served to another identity.
  */
 import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 import type { IdentityMode, ProviderMetrics } from '../observability/metrics';
@@ -64,6 +55,18 @@ interface Flight {
   startedAt: number;
 }
 
+/**
+ * A CachingCredential:
+ *  - reuses a token until five minutes before it expires (one request per token lifetime, whatever the SDK's own
+ *    caches do, and the same for every mode, including pod identity, which has no SDK cache);
+ *  - runs one request at a time per scope and lets concurrent mounts wait for it (100 mounts at once: one request);
+ *  - lets each waiter give up on its own mount's abort signal while the shared request goes on for the others;
+ *  - lets a mount that arrives while the shared request is older than STALE_FLIGHT_MS start a fresh one, so one hung
+ *    request (or one endpoint that asked for a long wait) cannot hold every mount of the identity;
+ *  - drops its token on request (Key Vault rejected it), and, with `maxTokenAgeMs`, asks again after that long even
+ *    though the token is still valid (a managed identity removed from the node pool then stops working within it);
+ *  - counts every real acquisition for metrics and turns failures into messages that name the identity and the fix.
+ */
 export class CachingCredential implements RenewableCredential {
   private readonly tokens = new Map<string, Cached>();
   private readonly flights = new Map<string, Flight>();

@@ -2,16 +2,7 @@
  * The node's managed identity, asked of IMDS directly (the documented REST contract: GET
  * /metadata/identity/oauth2/token?api-version=2018-02-01&resource=… with `Metadata: true`, plus client_id or
  * msi_res_id for a user-assigned identity).
- *
- * Why not the SDK's ManagedIdentityCredential: one provider serves every pod of the node, and the SDK's credential
- *  - sends its requests without the caller's abort signal, so one hung IMDS request held every managed identity mount
- *    of the node until the socket died;
- *  - keeps tokens in a process-wide static cache that no one can clear, so a token Key Vault rejects (or of an identity
- *    removed from the node pool) was served again for its whole lifetime (24 h);
- *  - follows Retry-After for as long as IMDS asks, and retries 404/410 for up to a minute;
- *  - reports a bad answer as an internal JavaScript message ("Response had no "expiresOn" property").
- * Here every request is bounded (time and body, see bounded-http.ts), retries are few and short, caching is the
- * CachingCredential's (one per identity, clearable), and each failure says which endpoint did what and what to check.
+ * Hand-written rather than the SDK's ManagedIdentityCredential, for the reasons on the class.
  */
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -54,6 +45,17 @@ export interface ImdsCredentialOptions {
 /** One keep-alive pool for IMDS per process: it is one host, asked by every managed identity mount. */
 const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 16 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 16 }) };
 
+/**
+ * Why not the SDK's ManagedIdentityCredential: one provider serves every pod of the node, and the SDK's credential
+ *  - sends its requests without the caller's abort signal, so one hung IMDS request held every managed identity mount
+ *    of the node until the socket died;
+ *  - keeps tokens in a process-wide static cache that no one can clear, so a token Key Vault rejects (or of an identity
+ *    removed from the node pool) was served again for its whole lifetime (24 h);
+ *  - follows Retry-After for as long as IMDS asks, and retries 404/410 for up to a minute;
+ *  - reports a bad answer as an internal JavaScript message ("Response had no "expiresOn" property").
+ * Here every request is bounded (time and body, see bounded-http.ts), retries are few and short, caching is the
+ * CachingCredential's (one per identity, clearable), and each failure says which endpoint did what and what to check.
+ */
 export class ImdsCredential implements TokenCredential {
   private readonly endpoint: string;
   private readonly http: HttpClient;

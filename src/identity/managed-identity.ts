@@ -34,8 +34,8 @@ export function createManagedIdentityCredential(
   ambient: AmbientWorkloadIdentity | undefined,
   imdsEndpoint?: string,
 ): TokenCredential {
-  // The SDK's ManagedIdentityCredential turns into workload identity for the provider's own pod when these are set; a mount
-  // would then read the vault as the provider, not as the node identity its SecretProviderClass names.
+  // The SDK's ManagedIdentityCredential turns into workload identity for the provider's own pod when these are set; a
+  // mount would then read the vault as the provider, not as the node identity its SecretProviderClass names.
   if (ambient?.tenantId && ambient.federatedTokenFile && (ambient.clientId || selector?.kind === 'clientId')) {
     throw new ProviderError(
       'FailedPrecondition',

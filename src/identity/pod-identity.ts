@@ -87,7 +87,8 @@ export class PodIdentityCredential implements TokenCredential {
           headers: { podname: this.pod.name, podns: this.pod.namespace },
         });
       } catch {
-        // Node refuses header values with control characters; parameters.ts refuses such names first, this is the backstop.
+        // Node refuses header values with control characters; parameters.ts refuses such names first, this is the
+        // backstop.
         settled = true;
         reject(this.error('the pod name or namespace cannot be sent to NMI as a header (it contains characters a header may not)', 400));
         return;

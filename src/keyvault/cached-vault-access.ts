@@ -80,7 +80,9 @@ const REFUSED = new Set(['forbidden', 'not_found', 'unauthenticated']);
 export class CachingVaultAccess implements VaultAccess, Pick<MountHooks, 'succeeded'> {
   readonly cache: ValueCache;
   private readonly pods: BoundedCache<string, true>;
-  /** Per vault and object: when its stale warning was last logged, and the stale answers served since without a line. */
+  /**
+   * Per vault and object: when its stale warning was last logged, and the stale answers served since without a line.
+   */
   private readonly staleLogged = new BoundedCache<string, { loggedAt: number; unlogged: number }>(STALE_LOG_OBJECTS);
   private readonly now: () => number;
   private readonly random: () => number;

@@ -1,15 +1,9 @@
 /**
  * Reads the custom cloud's environment file a SecretProviderClass names in `cloudEnvFileName`. Any SecretProviderClass
  * author, in any namespace, chooses that path, and the provider reads it with its own rights on every node; so the
- * read is fenced in:
- *  - only under one directory the operator allows (--cloud-env-file-dir; the chart mounts the cloud file there), checked
- *    on the path as given and again on the path with symlinks resolved;
- *  - only a regular file, checked on the opened descriptor (never a FIFO, a terminal, a device or /proc entry), opened
- *    without following a last symlink and without blocking;
- *  - at most MAX_BYTES read, whatever the file claims to be, and the whole read bounded in time;
- *  - a refusal never quotes the file's content and reads the same whether the path is missing, unreadable, a folder
- *    or too large, so it cannot be used to learn which files exist on the node.
- * Per mount and never through a process-wide variable (the reference's AZURE_ENVIRONMENT_FILEPATH races between mounts).
+ * read is fenced in (see readCloudEnvironmentFile).
+ * Per mount and never through a process-wide variable (the reference's AZURE_ENVIRONMENT_FILEPATH races between
+ * mounts).
  */
 import { constants } from 'node:fs';
 import { open, realpath } from 'node:fs/promises';
@@ -29,6 +23,16 @@ export interface CloudFilePolicy {
   timeoutMs?: number;
 }
 
+/**
+ * The fences:
+ *  - only under one directory the operator allows (--cloud-env-file-dir; the chart mounts the cloud file there),
+ *    checked on the path as given and again on the path with symlinks resolved;
+ *  - only a regular file, checked on the opened descriptor (never a FIFO, a terminal, a device or /proc entry), opened
+ *    without following a last symlink and without blocking;
+ *  - at most MAX_BYTES read, whatever the file claims to be, and the whole read bounded in time;
+ *  - a refusal never quotes the file's content and reads the same whether the path is missing, unreadable, a folder
+ *    or too large, so it cannot be used to learn which files exist on the node.
+ */
 export async function readCloudEnvironmentFile(path: string, policy: CloudFilePolicy): Promise<Cloud> {
   const dir = resolve(policy.dir);
   const shown = JSON.stringify(path.slice(0, 300));

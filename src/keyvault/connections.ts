@@ -5,11 +5,6 @@
  * Why not the SDK's own: each SDK client keeps its own connection pool, and behind HTTPS_PROXY it uses a proxy agent
  * without keep-alive, so every request opened a new CONNECT tunnel and a new TLS session (AKS clusters with an egress
  * proxy paid that on every read). Here one keep-alive agent per route is shared: direct, or one per proxy.
- *
- * Which requests go through the proxy follows the reference provider's (Go's) rules, in proxy-rules.ts: HTTPS_PROXY
- * only, NO_PROXY with subdomains, `*`, addresses and CIDR ranges. A cluster's Key Vault traffic takes the same route
- * as it did with the reference. Entra ID token requests use these agents too (bounded-http.ts sets the agent after the
- * SDK's proxy policy has run), so the SDK's own rules, which differ, never choose a route.
  */
 import type { Agent } from 'node:http';
 import { Agent as HttpsAgent, type AgentOptions } from 'node:https';
@@ -56,6 +51,12 @@ export interface ConnectionOptions {
   maxSocketsPerHost: number;
 }
 
+/**
+ * Which requests go through the proxy follows the reference provider's (Go's) rules, in proxy-rules.ts: HTTPS_PROXY
+ * only, NO_PROXY with subdomains, `*`, addresses and CIDR ranges. A cluster's Key Vault traffic takes the same route
+ * as it did with the reference. Entra ID token requests use these agents too (bounded-http.ts sets the agent after the
+ * SDK's proxy policy has run), so the SDK's own rules, which differ, never choose a route.
+ */
 export class KeyVaultConnections {
   private readonly agents = new Map<string, Agent>();
 

@@ -10,7 +10,9 @@ import type { ObjectType } from '../spec/types';
 import type { FetchError, KeyVaultObjectType, ProviderMetrics } from '../observability/metrics';
 import { outcomeOfError } from '../observability/outcome';
 
-/** When the cause carries no HTTP status or network code, the status we answer with says what kind of failure it was. */
+/**
+ * When the cause carries no HTTP status or network code, the status we answer with says what kind of failure it was.
+ */
 const CLASS_OF_STATUS: Partial<Record<StatusName, FetchError>> = {
   NotFound: 'not_found',
   PermissionDenied: 'forbidden',

@@ -1,18 +1,7 @@
 /**
  * Which https:// requests go through a proxy, decided as the reference provider (Go's net/http, through
  * golang.org/x/net/http/httpproxy) decides it, so a proxied cluster's Key Vault traffic takes the same route after the
- * swap. Go's rules, restated:
- *  - the proxy for https is HTTPS_PROXY, else https_proxy (an empty value counts as unset); ALL_PROXY and HTTP_PROXY
- *    are never used for https;
- *  - a proxy value without a scheme ("proxy.corp:3128") means http://proxy.corp:3128;
- *  - NO_PROXY (else no_proxy) is a comma-separated list, entries trimmed and lower-cased, empty ones skipped:
- *    `*` alone bypasses the proxy for every host;
- *    an IP range in CIDR form (`10.0.0.0/8`, `fd00::/8`) matches any address inside it, on any port;
- *    an IP address, optionally with a port (`10.1.2.3`, `10.1.2.3:443`, `[fd00::1]:443`), matches that address;
- *    `example.com` matches example.com and every subdomain; `.example.com` and `*.example.com` only subdomains;
- *    a domain entry may carry a port (`example.com:8443`), and then matches only that port (https default 443);
- *    domain entries never match a host given as an IP address, and IP entries never match names;
- *  - localhost and loopback addresses are never proxied.
+ * swap (the rules are on parseNoProxy).
  * No npm library follows these rules (proxy-from-env, the most used, matches bare entries exactly, prefers the lower
  * case variables and has no CIDR; the Azure SDK's policy has no CIDR and falls back to ALL_PROXY/HTTP_PROXY), so they
  * are written out here, with node:net's BlockList for address ranges.
@@ -61,6 +50,20 @@ function withDefaultScheme(value: string): string {
   return `http://${value}`;
 }
 
+/**
+ * NO_PROXY parsed by Go's rules, which also decide the proxy variable (httpsProxyFrom, noProxyFrom):
+ *  - the proxy for https is HTTPS_PROXY, else https_proxy (an empty value counts as unset); ALL_PROXY and HTTP_PROXY
+ *    are never used for https;
+ *  - a proxy value without a scheme ("proxy.corp:3128") means http://proxy.corp:3128;
+ *  - NO_PROXY (else no_proxy) is a comma-separated list, entries trimmed and lower-cased, empty ones skipped:
+ *    `*` alone bypasses the proxy for every host;
+ *    an IP range in CIDR form (`10.0.0.0/8`, `fd00::/8`) matches any address inside it, on any port;
+ *    an IP address, optionally with a port (`10.1.2.3`, `10.1.2.3:443`, `[fd00::1]:443`), matches that address;
+ *    `example.com` matches example.com and every subdomain; `.example.com` and `*.example.com` only subdomains;
+ *    a domain entry may carry a port (`example.com:8443`), and then matches only that port (https default 443);
+ *    domain entries never match a host given as an IP address, and IP entries never match names;
+ *  - localhost and loopback addresses are never proxied.
+ */
 export function parseNoProxy(value: string): NoProxyRules {
   const ranges = new BlockList();
   const addresses: AddressEntry[] = [];

@@ -26,7 +26,9 @@ export interface ReaderOptions {
   gate: VaultGate;
   /** Receives the duration and outcome of every HTTP request to Key Vault; none recorded when absent. */
   metrics?: ProviderMetrics;
-  /** What sits between the node and the vault (an HTTPS proxy), for messages about answers that did not come from it. */
+  /**
+   * What sits between the node and the vault (an HTTPS proxy), for messages about answers that did not come from it.
+   */
   intermediary?: string;
   /** The identity mode, for the token rejection count. */
   mode?: IdentityMode;

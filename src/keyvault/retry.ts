@@ -25,7 +25,9 @@ export interface Failure {
 }
 
 export interface RetryPolicy {
-  /** Retries of failures that came without Retry-After (5xx, resets, timeouts). Throttling retries until the deadline. */
+  /**
+   * Retries of failures that came without Retry-After (5xx, resets, timeouts). Throttling retries until the deadline.
+   */
   maxTransientRetries: number;
   /** First backoff; doubles with each retry, up to maxBackoffMs, and is jittered down to half. */
   baseBackoffMs: number;

@@ -12,7 +12,10 @@ import { abortError } from '../util/abort';
 export interface SharedRead<T> {
   /** Runs the read; its signal aborts only when every mount waiting for it has given up. */
   run: (signal: AbortSignal) => Promise<T>;
-  /** The error a mount that gives up gets (e.g. "still retrying after 5 attempts: throttled"); its abort reason if undefined. */
+  /**
+   * The error a mount that gives up gets (e.g. "still retrying after 5 attempts: throttled"); its abort reason if
+   * undefined.
+   */
   whyWaiting?: () => Error | undefined;
 }
 

@@ -16,7 +16,9 @@ import { KubeApiError, type KubeApi } from './client';
 export const CLIENT_ID_ANNOTATION = 'azure.workload.identity/client-id';
 export const TENANT_ID_ANNOTATION = 'azure.workload.identity/tenant-id';
 
-/** Annotations change rarely; a minute bounds both the API calls (one per service account a minute) and the staleness. */
+/**
+ * Annotations change rarely; a minute bounds both the API calls (one per service account a minute) and the staleness.
+ */
 const CACHE_TTL_MS = 60_000;
 const MAX_SERVICE_ACCOUNTS = 1_000;
 const DNS_LABEL = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;

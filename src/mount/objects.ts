@@ -88,7 +88,7 @@ export interface ParsedObjects {
 
 /**
  * Parses the `objects` parameter: a YAML mapping whose `array` is a list of strings, each itself a YAML mapping of
- * one object's fields (CONTRACT §3). The YAML is read with the failsafe schema so every scalar stays the text the user
+ * one object's fields. The YAML is read with the failsafe schema so every scalar stays the text the user
  * wrote (`filePermission: 0644` must stay "0644", not become the number 420).
  */
 export function parseObjects(yamlText: string): ObjectSpec[] {

@@ -6,7 +6,7 @@ import { parseObjectsCached } from './objects-cache';
 import { VAULT_NAME, VAULT_NAME_RULE } from './vault-name';
 import type { IdentitySpec, MountSpec, ServiceAccountToken, UserAssignedIdentity } from '../spec/types';
 
-/** Attribute keys the driver adds to the SecretProviderClass parameters (CONTRACT §1). */
+/** Attribute keys the driver adds to the SecretProviderClass parameters with each Mount request. */
 export const POD_NAME = 'csi.storage.k8s.io/pod.name';
 export const POD_NAMESPACE = 'csi.storage.k8s.io/pod.namespace';
 export const POD_UID = 'csi.storage.k8s.io/pod.uid';
@@ -38,8 +38,9 @@ export interface ParameterDefaults {
 
 /**
  * Turns the attributes (SecretProviderClass parameters plus the driver's pod keys) and the nodePublishSecretRef data
- * into a MountSpec, in the order CONTRACT §2 gives, failing on the first problem with a message that names the
- * parameter and the fix. No network: a bad SecretProviderClass costs Azure nothing.
+ * into a MountSpec, checking the parameters in the reference's order so the first problem reported is the one it
+ * reports, with a message that names the parameter and the fix. No network: a bad SecretProviderClass costs Azure
+ * nothing.
  */
 export function parseMountParameters(
   attributes: Record<string, string>,
@@ -191,7 +192,10 @@ interface IdentityInputs {
   secrets: Record<string, string>;
 }
 
-/** The identity mode, as the reference decides it: a switch, else workload identity by clientID, else a service principal. */
+/**
+ * The identity mode, as the reference decides it: a switch, else workload identity by clientID, else a service
+ * principal.
+ */
 function resolveIdentity(inputs: IdentityInputs): IdentitySpec {
   if (inputs.useVMManagedIdentity) {
     return { mode: 'vmManagedIdentity', userAssigned: parseUserAssignedIdentity(inputs.userAssignedIdentityID) };

@@ -3,17 +3,6 @@
  *
  * From a full version listing: drop disabled versions, order newest first by creation time, start at `objectVersion`
  * (empty = the newest), take N, or fewer when fewer exist. Pure: the listing comes from the vault reader.
- *
- * When nothing can be selected (a start version that is not among the enabled versions, or an object without any
- * enabled version, which includes one that does not exist), the reference writes no file for the object and the
- * mount goes on. Pods run like that today, so we do the same and return a warning that says what is missing; a
- * disabled start version gets its own words, since disabling a version is a usual way to retire it. (A mount in which
- * no object produced a file fails, as the driver would fail it.)
- *
- * Deliberate differences from the reference provider:
- * - exactly N versions (its loop returned N+1 whenever enough versions existed);
- * - versions created in the same second (Key Vault records creation in whole seconds) are ordered by version id, so
- *   every rotation poll writes the same version to the same file; the reference's sort left their order unspecified.
  */
 import { describeObject } from './objects';
 import type { ListedVersion } from '../spec/ports';
@@ -28,6 +17,18 @@ export interface SelectedVersions {
 
 const NOTHING = 'so no file is written for it (as the reference provider does)';
 
+/**
+ * When nothing can be selected (a start version that is not among the enabled versions, or an object without any
+ * enabled version, which includes one that does not exist), the reference writes no file for the object and the
+ * mount goes on. Pods run like that today, so we do the same and return a warning that says what is missing; a
+ * disabled start version gets its own words, since disabling a version is a usual way to retire it. (A mount in which
+ * no object produced a file fails, as the driver would fail it.)
+ *
+ * Deliberate differences from the reference provider:
+ * - exactly N versions (its loop returned N+1 whenever enough versions existed);
+ * - versions created in the same second (Key Vault records creation in whole seconds) are ordered by version id, so
+ *   every rotation poll writes the same version to the same file; the reference's sort left their order unspecified.
+ */
 export function selectVersionHistory(
   object: Pick<ObjectSpec, 'index' | 'type' | 'name' | 'version' | 'versionHistory'>,
   listed: readonly ListedVersion[],

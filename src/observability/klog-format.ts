@@ -59,7 +59,9 @@ export function klogValue(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** One klog text line (with its newline) for a pino record. `err` comes right after the message, as klog.ErrorS puts it. */
+/**
+ * One klog text line (with its newline) for a pino record. `err` comes right after the message, as klog.ErrorS puts it.
+ */
 export function formatKlogText(record: LogRecord, pid: number): string {
   const { level, ts, msg, caller, err, ...rest } = record;
   const parts = [klogHeader(level, ts, pid, caller ?? '???:0'), JSON.stringify(msg ?? '')];

@@ -3,12 +3,12 @@
  * process — tests — cannot collide).
  *
  * Names: the two histograms the reference provider exports keep its names, meaning and bucket edges, so dashboards and
- * alerts built for it keep working: `grpc_request{grpc_method, grpc_code}` for every RPC, `keyvault_request{object_type,
- * error}` once per object fetch (retries and the auth challenge inside it; error "" on success), in seconds, with its
- * constant labels `provider` and `os_type`. The labels that made its series unbounded (object_name, grpc_message, the
- * error text) are gone; `error` takes a small fixed set of classes instead. What the reference does not measure is
- * namespaced `csi_provider_azure_*` (HTTP requests to Key Vault with each retry, Key Vault's authentication challenges
- * apart from them, tokens, caches, mounts in flight).
+ * alerts built for it keep working: `grpc_request{grpc_method, grpc_code}` for every RPC,
+ * `keyvault_request{object_type, error}` once per object fetch (retries and the auth challenge inside it; error "" on
+ * success), in seconds, with its constant labels `provider` and `os_type`. The labels that made its series unbounded
+ * (object_name, grpc_message, the error text) are gone; `error` takes a small fixed set of classes instead. What the
+ * reference does not measure is namespaced `csi_provider_azure_*` (HTTP requests to Key Vault with each retry, Key
+ * Vault's authentication challenges apart from them, tokens, caches, mounts in flight).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheName, FetchError, IdentityMode, KeyVaultObjectType, Outcome, ProviderMetrics } from './metrics';

@@ -1,5 +1,5 @@
 /**
- * /healthz for the kubelet's liveness probe (CONTRACT §6): each request runs a real health check over the provider's
+ * /healthz for the kubelet's liveness probe: each request runs a real health check over the provider's
  * socket within --healthz-timeout and answers 200 "ok" or 503 with a short reason; nothing else is served.
  *
  * Concurrent requests share the check already running instead of starting their own, so a provider that has stopped

@@ -1,4 +1,4 @@
-/** Prometheus /metrics on --prometheus-port (CONTRACT §6); every other path answers 404. */
+/** Prometheus /metrics on --prometheus-port, as the reference serves it; every other path answers 404. */
 import type { Logger } from '../observability/logger';
 import type { PrometheusMetrics } from '../observability/prometheus';
 import { startHttpEndpoint, type RunningHttpEndpoint } from './http-endpoint';

@@ -27,7 +27,9 @@ export function boundStatusMessage(message: string, maxEncoded = MAX_STATUS_MESS
   return message.slice(0, end) + CUT_NOTE;
 }
 
-/** Size after gRPC's percent-encoding: printable ASCII but `%` stays one byte, everything else is %XX per UTF-8 byte. */
+/**
+ * Size after gRPC's percent-encoding: printable ASCII but `%` stays one byte, everything else is %XX per UTF-8 byte.
+ */
 function encodedSize(text: string): number {
   let size = 0;
   for (const ch of text) {

@@ -1,8 +1,8 @@
 /**
- * The Azure clouds a SecretProviderClass can name (CONTRACT §2). Pure data and pure parsing: the identity and Key Vault
- * layers take their hosts from here, so supporting a cloud is one row. Names are matched case-insensitively, as the
- * reference does. Azure Stack Hub (and any other custom cloud) comes from an environment file; reading that file is the
- * caller's job (vault-access), parsing it is here.
+ * The Azure clouds a SecretProviderClass can name in `cloudName`. Pure data and pure parsing: the identity and Key
+ * Vault layers take their hosts from here, so supporting a cloud is one row. Names are matched case-insensitively, as
+ * the reference does. Azure Stack Hub (and any other custom cloud) comes from an environment file; reading that file is
+ * the caller's job (vault-access), parsing it is here.
  */
 import { ProviderError } from '../errors';
 
@@ -40,7 +40,8 @@ export const CLOUD_NAMES: readonly string[] = [...KNOWN_CLOUDS.map((c) => c.name
 
 /**
  * Other spellings the reference accepts, because its cloud table (go-autorest's environments) lists them: the names
- * `az cloud list` prints. Manifests and `--cloud-name` flags written for the reference use them, so they must work here.
+ * `az cloud list` prints. Manifests and `--cloud-name` flags written for the reference use them, so they must work
+ * here.
  */
 const CLOUD_ALIASES: Readonly<Record<string, string>> = {
   azurecloud: 'AzurePublicCloud',

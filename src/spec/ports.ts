@@ -91,7 +91,10 @@ export interface VaultAccess {
  * fill in parameters before parsing, one that may refuse the parsed mount before any Azure call, and each outcome.
  */
 export interface MountHooks {
-  /** Before parsing: the attributes to parse instead (e.g. with clientID from the service account); may throw ProviderError. */
+  /**
+   * Before parsing: the attributes to parse instead (e.g. with clientID from the service account); may throw
+   * ProviderError.
+   */
   prepare?(attributes: Record<string, string>, secrets: Record<string, string>, signal: AbortSignal): Promise<Record<string, string>>;
   /** After parsing, before any Azure call: throws a ProviderError to refuse the mount. */
   admit?(spec: MountSpec, signal: AbortSignal): Promise<void>;

@@ -29,7 +29,10 @@ export interface ObjectSpec {
   writeObject: boolean;
   /** `writeTags: "true"`: the version's tags as JSON in `<fileName>.tags.json`. */
   writeTags: boolean;
-  /** `writeAttributes: "true"`: enabled, created, updated, expires and notBefore as JSON in `<fileName>.attributes.json`. */
+  /**
+   * `writeAttributes: "true"`: enabled, created, updated, expires and notBefore as JSON in
+   * `<fileName>.attributes.json`.
+   */
   writeAttributes: boolean;
   /**
    * Set on an entry that selects secrets by name prefix, pattern or tags instead of naming one (object-selection.ts);

@@ -5,9 +5,9 @@
  * Loading a library blocks the event loop for as long as it compiles, so the loading keeps out of the way: it starts
  * only a while after the socket serves, loads one library at a time with a pause between, in which a /healthz probe or
  * a Mount that arrived meanwhile is served, and loads nothing while the process is busy (the driver's and the
- * kubelet's first exchanges take several turns of the loop each, and under a CPU quota far longer than a pause). A mount that needs a library not loaded yet simply loads it itself (require is
- * synchronous and cached). A library that fails to load is left to the mount that needs it, which then fails with the
- * real error.
+ * kubelet's first exchanges take several turns of the loop each, and under a CPU quota far longer than a pause). A
+ * mount that needs a library not loaded yet simply loads it itself (require is synchronous and cached). A library that
+ * fails to load is left to the mount that needs it, which then fails with the real error.
  */
 
 export interface PreloadTiming {
@@ -19,7 +19,10 @@ export interface PreloadTiming {
   busy?: () => boolean;
 }
 
-/** The share of the time since the last call the event loop spent running code rather than waiting, above which it is busy. */
+/**
+ * The share of the time since the last call the event loop spent running code rather than waiting, above which it is
+ * busy.
+ */
 const BUSY_UTILIZATION = 0.2;
 
 function eventLoopBusy(): () => boolean {

@@ -125,8 +125,8 @@ describe('1. a hung or throttling token endpoint costs one request, not every mo
     expect(err.details).toContain("waiting for a token for the user-assigned managed identity with client ID");
     expect(err.details).toContain("from the node's managed identity endpoint (IMDS)");
     azure.imds.hostile = undefined;
-    // The hung request is given up at its 10 s bound; the mount after it starts a fresh one and succeeds. (A waiter that
-    // arrives while a shared request is older than STALE_FLIGHT_MS starts its own: caching-credential.test.ts.)
+    // The hung request is given up at its 10 s bound; the mount after it starts a fresh one and succeeds. (A waiter
+    // that arrives while a shared request is older than STALE_FLIGHT_MS starts its own: caching-credential.test.ts.)
     const recovered = Date.now();
     for (;;) {
       const attempt = await provider.client.mount(miRequest(uai.clientId)).then(

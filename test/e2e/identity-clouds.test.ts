@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: clouds. Azure Stack Hub (AzureStackCloud) with its environment file read per mount — with
+ * End to end: clouds. Azure Stack Hub (AzureStackCloud) with its environment file read per mount — with
  * Entra ID and with AD FS (tenantID "adfs") — concurrent mounts with different files, --cloud-name as the default, and
  * the node's managed identity asking IMDS for each named cloud's Key Vault resource.
  */
@@ -59,7 +59,8 @@ beforeAll(async () => {
     files[name] = join(dir, `${name}.json`);
     writeFileSync(files[name]!, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
   };
-  // What the reference documents for an Azure Stack Hub with Entra ID, and with AD FS ("adfs" stripped from the endpoint).
+  // What the reference documents for an Azure Stack Hub with Entra ID, and with AD FS ("adfs" stripped from the
+  // endpoint).
   write('aad', {
     name: 'AzureStackCloud',
     activeDirectoryEndpoint: 'https://login.microsoftonline.com/',

@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: the credential cache with the node's managed identity. Token requests are counted at the IMDS
+ * End to end: the credential cache with the node's managed identity. Token requests are counted at the IMDS
  * stand-in: 100 mounts of one identity cost one request, for the system-assigned identity and for a user-assigned
  * identity chosen by client id and by resource id; and two user-assigned identities with different vault access never
  * share a token, in whatever order their mounts come.

@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: pod identity (aad-pod-identity). The provider asks NMI at localhost:2579 with the pod's name
+ * End to end: pod identity (aad-pod-identity). The provider asks NMI at localhost:2579 with the pod's name
  * and namespace; NMI decides the identity. This is the only test file that binds 127.0.0.1:2579 (NMI's fixed port),
  * so parallel test workers never collide on it.
  */

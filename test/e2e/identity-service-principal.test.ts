@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: service principals through nodePublishSecretRef, against an Entra ID stand-in over TLS (reached
+ * End to end: service principals through nodePublishSecretRef, against an Entra ID stand-in over TLS (reached
  * under its real host names through the CONNECT proxy) in each named cloud. Counts token requests at the stand-in,
  * shows that a wrong secret fails even right after a right one, and that the secret never reaches a log.
  */

@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: identity binding through the cluster's token proxy (useAzureTokenProxy). The stand-in is the
+ * End to end: identity binding through the cluster's token proxy (useAzureTokenProxy). The stand-in is the
  * AKS API server endpoint with SNI routing: the identity binding proxy answers only a TLS handshake for its own
  * server name ("a<hash>.ests.aks", from the cluster id), anything else reaches the "API server". The provider gets
  * the proxy's URL and server name from --token-proxy-url and --sni-name, and trusts the proxy's certificate through

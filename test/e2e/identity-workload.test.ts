@@ -1,5 +1,5 @@
 /**
- * End to end, issue #4: workload identity. The driver passes the pod's service account token for audience
+ * End to end: workload identity. The driver passes the pod's service account token for audience
  * api://AzureADTokenExchange; the provider presents exactly that token to the Entra ID stand-in as the client
  * assertion, which checks it against the application's federated identity credentials as Entra ID does.
  */

@@ -1,5 +1,5 @@
 /**
- * End to end, issue #2: the real provider process, the driver's gRPC over a real unix socket, and Azure replaced only at
+ * End to end: the real provider process, the driver's gRPC over a real unix socket, and Azure replaced only at
  * the network edge (IMDS on loopback, Key Vault over TLS through a CONNECT proxy with a test CA).
  */
 import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
@@ -190,7 +190,8 @@ describe('a Mount with the node managed identity', () => {
       ['an unknown objectType', () => request({ objects: objects(['objectName: a\nobjectType: blob']) }), ['objectType "blob"']],
       ['an alias with ..', () => request({ objects: objects(['objectName: a\nobjectType: secret\nobjectAlias: ../../etc/shadow']) }), ['".."']],
       ['an absolute alias', () => request({ objects: objects(['objectName: a\nobjectType: secret\nobjectAlias: /etc/shadow']) }), ['relative']],
-      // Two objects writing one file, and filePermission "0900", mount as with the reference (issue 12): see parity-reference.test.ts.
+      // Two objects writing one file, and filePermission "0900", mount as with the reference: see
+      // parity-reference.test.ts.
       ['a negative filePermission', () => request({ objects: objects(['objectName: a\nobjectType: secret\nfilePermission: "-644"']) }), ['filePermission "-644"']],
     ];
 

@@ -1,5 +1,5 @@
 /**
- * End to end, issue #3: `objectVersionHistory` through the real provider process. The Key Vault stand-in lists at
+ * End to end: `objectVersionHistory` through the real provider process. The Key Vault stand-in lists at
  * most two versions per page (so every listing follows nextLinks) and in version-id order, never creation order, as
  * the service promises nothing about order.
  */

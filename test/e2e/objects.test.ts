@@ -1,5 +1,5 @@
 /**
- * End to end, issue #3: every Key Vault object kind and output format through the real provider process and socket,
+ * End to end: every Key Vault object kind and output format through the real provider process and socket,
  * with Azure replaced only at the network edge. What a pod gets is checked the way applications and operators check
  * it: Node's TLS stack loads the key and chain, the openssl CLI reads the files, and each certificate of a chain is
  * verified against the next.
@@ -301,7 +301,7 @@ describe('objectType secret backed by a certificate', () => {
       `objectName: ${name}\nobjectType: secret\nobjectFormat: pfx\nobjectAlias: ${name}.pfx.b64`,
       `objectName: ${name}\nobjectType: secret\nobjectFormat: PFX\nobjectEncoding: base64\nobjectAlias: ${name}.pfx`,
     ]);
-    // With separate files on, PFX output comes with empty .crt/.key files, as the reference writes them (issue 12).
+    // With separate files on, PFX output comes with empty .crt/.key files, as the reference writes them.
     expect(result.files.map((f) => f.path)).toEqual([
       `${name}.pfx.b64`,
       `${name}.pfx.b64.crt`,

@@ -1,5 +1,5 @@
 /**
- * Operating the provider (issue #6, CONTRACT §6): /healthz and /metrics of the real process, reached over HTTP the way
+ * Operating the provider: /healthz and /metrics of the real process, reached over HTTP the way
  * the kubelet and Prometheus reach them. SIGTERM with a mount in flight is covered in lifecycle.test.ts.
  */
 import { unlinkSync } from 'node:fs';

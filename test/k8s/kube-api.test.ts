@@ -307,7 +307,8 @@ describe('csi-provider-azure check --probe --all-classes', () => {
       [
         join(repoRoot(), 'bin', 'csi-provider-azure.js'),
         'check', '--probe', '--probe-timeout', '10s', '--all-classes', '--kubeconfig', stack.cluster.kubeconfig,
-        // The provider's own flags: its policy reads namespace labels with its service account, through the chart's RBAC.
+        // The provider's own flags: its policy reads namespace labels with its service account, through the chart's
+        // RBAC.
         '--', '--kubeconfig', providerKubeconfig, '--node-identity-policy=deny', `--node-identity-allowed-namespace-label=${LABEL}`,
       ],
       { PATH: process.env['PATH'] ?? '', ...stack.azure.providerEnv() },
@@ -332,7 +333,8 @@ describe('without the chart\'s RBAC', () => {
     const binding = rbac.find((o) => o.kind === 'ClusterRoleBinding')!;
     await stack.cluster.kube.delete('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', binding.metadata.name);
     await sleep(1000);
-    // A rotation failure of a pod mounted before: its mount fails with Key Vault's reason, and the event cannot be posted.
+    // A rotation failure of a pod mounted before: its mount fails with Key Vault's reason, and the event cannot be
+    // posted.
     stack.azure.keyVault.revoke(VAULT, SYSTEM);
     try {
       for (let i = 0; i < 2; i++) {

@@ -1,8 +1,8 @@
 /**
  * The opt-in object fields through the real driver, both generations: optional objects (left out on 404, and a file
  * the driver wrote earlier removed from the volume once its secret is deleted and the volume is mounted again), an
- * object from a second vault, fields of a JSON secret as files with their own modes, and a secret's tags as JSON — each checked on the tmpfs
- * as the driver wrote it and in the SecretProviderClassPodStatus it recorded.
+ * object from a second vault, fields of a JSON secret as files with their own modes, and a secret's tags as JSON — each
+ * checked on the tmpfs as the driver wrote it and in the SecretProviderClassPodStatus it recorded.
  */
 import { registerProviderCleanup } from '../support/provider-process';
 import { objects } from '../support/spc';

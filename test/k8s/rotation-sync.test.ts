@@ -140,7 +140,8 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
       const logsBefore = stack.nodes[version].provider.logs().length;
       if (version === 'v1.6.0') {
         await sleep(POLL * 1000 + 500);
-        // v1.6.0 reports a failed republish to kubelet as success (kubernetes/kubernetes#121271): nothing reaches the pod.
+        // v1.6.0 reports a failed republish to kubelet as success (kubernetes/kubernetes#121271): nothing reaches the
+        // pod.
         await expect(stack.nodes[version].kubelet.publish(NAMESPACE, pod)).resolves.toBeDefined();
       }
       await eventually('a refused rotation in the provider log', async () =>

@@ -123,8 +123,8 @@ export async function startAzureStandIns(options: AzureStandInsOptions = {}): Pr
 }
 
 /**
- * TLS front for vaults under extra DNS suffixes: terminates TLS with a certificate for `*.<suffix>` and re-originates it
- * to the Key Vault stand-in with the same server name, so the stand-in sees the vault's host as the product sent it.
+ * TLS front for vaults under extra DNS suffixes: terminates TLS with a certificate for `*.<suffix>` and re-originates
+ * it to the Key Vault stand-in with the same server name, so the stand-in sees the vault's host as the product sent it.
  */
 async function startVaultFront(
   pki: TestPki,

@@ -41,7 +41,9 @@ export interface ImdsIdentities {
 
 export interface ImdsOptions {
   tokens: TokenRegistry;
-  /** The identities assigned to the "VM". Read on every request: tests may assign or remove identities while running. */
+  /**
+   * The identities assigned to the "VM". Read on every request: tests may assign or remove identities while running.
+   */
   identities: ImdsIdentities;
   /** Lifetime of issued tokens; default 86399 s, what IMDS typically reports. */
   tokenLifetimeSeconds?: number;

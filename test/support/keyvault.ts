@@ -1,23 +1,10 @@
 /**
  * A stand-in for Azure Key Vault's data plane (read operations), speaking the REST contract the official SDK clients
- * use: @azure/keyvault-secrets 4.11.2, -keys 4.10.2 and -certificates 4.10.3 send api-version 2025-07-01 and read
- *   GET /secrets/{name}/            (latest; note the trailing slash the SDK sends for an empty version)
- *   GET /secrets/{name}/{version}
- *   GET /secrets/{name}/versions?maxresults=N, then every `nextLink` as given (the SDK adds api-version if missing)
- *   GET /secrets?maxresults=N (the vault's secrets: current version's attributes, tags, contentType and `managed`
- *                              for a certificate's secret, never a value nor a `kid`; disabled ones included), paged the same way
- * and the same shapes for /keys and /certificates.
+ * use (api-version 2025-07-01); the requests it serves and the behaviour it copies are on startKeyVault.
  *
  * One HTTPS server serves every vault; the vault is chosen by the Host header (`<vault>.<cloud suffix>`), so the
  * product can keep real vault URLs and reach this server through a CONNECT proxy. Unknown vault names are refused
  * during the TLS handshake (SNI), the closest a stand-in gets to the real "no such host".
- *
- * Behaviour copied from the service, not from the SDK's expectations:
- *  - challenge authentication: a request without a token gets 401 + WWW-Authenticate; every 401 carries it;
- *  - tokens must be live, for this cloud's Key Vault audience, and (when the issuer records one) this vault's tenant;
- *  - access denied is 403 Forbidden with innererror AccessDenied (access policies) or ForbiddenByRbac;
- *  - the latest version of a secret is the newest one even when it is disabled (403 SecretDisabled, no fallback);
- *  - object names are case-insensitive; version listings are not in creation order; nextLinks carry `:443`.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, randomUUID, X509Certificate, type JsonWebKey } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
@@ -53,7 +40,10 @@ export interface KeyVaultOptions {
   pageSize?: number;
   /** Delay before every answer, in ms. */
   delayMs?: number;
-  /** Order of listed versions. The service promises none; the default (by version id) is deliberately not creation order. */
+  /**
+   * Order of listed versions. The service promises none; the default (by version id) is deliberately not creation
+   * order.
+   */
   versionListOrder?: 'byVersionId' | 'creation' | 'newestFirst';
   /** Override the challenge's authorization URL, e.g. to point a client-secret flow at an Entra ID stand-in. */
   challengeAuthority?: (suffix: string, tenantId: string) => string;
@@ -241,6 +231,24 @@ const PRIVATE_JWK_FIELDS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'] as const;
 const NAME_RE = /^[0-9a-zA-Z-]{1,127}$/;
 const VERSION_RE = /^[0-9a-fA-F]{32}$/;
 
+/**
+ * Starts the stand-in. @azure/keyvault-secrets 4.11.2, -keys 4.10.2 and -certificates 4.10.3 send api-version
+ * 2025-07-01 and read
+ *   GET /secrets/{name}/            (latest; note the trailing slash the SDK sends for an empty version)
+ *   GET /secrets/{name}/{version}
+ *   GET /secrets/{name}/versions?maxresults=N, then every `nextLink` as given (the SDK adds api-version if missing)
+ *   GET /secrets?maxresults=N (the vault's secrets: current version's attributes, tags, contentType and `managed`
+ *                              for a certificate's secret, never a value nor a `kid`; disabled ones included), paged
+ *                              the same way
+ * and the same shapes for /keys and /certificates.
+ *
+ * Behaviour copied from the service, not from the SDK's expectations:
+ *  - challenge authentication: a request without a token gets 401 + WWW-Authenticate; every 401 carries it;
+ *  - tokens must be live, for this cloud's Key Vault audience, and (when the issuer records one) this vault's tenant;
+ *  - access denied is 403 Forbidden with innererror AccessDenied (access policies) or ForbiddenByRbac;
+ *  - the latest version of a secret is the newest one even when it is disabled (403 SecretDisabled, no fallback);
+ *  - object names are case-insensitive; version listings are not in creation order; nextLinks carry `:443`.
+ */
 export async function startKeyVault(options: KeyVaultOptions): Promise<KeyVaultStandIn> {
   const vaults = new Map<string, Vault>();
   const requests: KeyVaultRequestRecord[] = [];

@@ -3,7 +3,8 @@
  * does (localhost:2579 on every node; tests bind 127.0.0.1:2579, so only one test file may use it) and answers like
  * NMI 1.8's host token handler:
  *   GET /host/token/?resource=<resource> with headers podname and podns
- *   → 200 {"token": {access_token, refresh_token, expires_in, expires_on, not_before, resource, token_type}, "clientid"}
+ *   → 200 {"token": {access_token, refresh_token, expires_in, expires_on, not_before, resource, token_type},
+ *   "clientid"}
  *     (ADAL's token: numbers as strings)
  *   → 400 "missing 'podname' and 'podns' from request header" / "parameter resource cannot be empty"
  *   → 404 "getting assigned identities for pod <ns>/<name> in CREATED state failed after 16 attempts, …" (no binding)

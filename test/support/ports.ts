@@ -1,6 +1,8 @@
 import { createServer, type AddressInfo, type Server } from 'node:net';
 
-/** `count` distinct free ports: every probe server stays open until all are known (one at a time could repeat a port). */
+/**
+ * `count` distinct free ports: every probe server stays open until all are known (one at a time could repeat a port).
+ */
 export async function freePorts(count: number): Promise<number[]> {
   const servers: Server[] = [];
   try {

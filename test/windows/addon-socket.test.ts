@@ -295,7 +295,7 @@ describe('the AF_UNIX build specifically', () => {
   it('replaces a stale socket file left by a killed process', async () => {
     const killed = spawnSync(process.execPath, [
       '-e',
-      `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+      `require('node:net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
     ]);
     expect(killed.signal).toBe('SIGKILL');
     expect(lstatSync(path).isSocket()).toBe(true);

@@ -4,7 +4,16 @@
  *
  * node-forge parses the container (its ASN.1 reader accepts the BER that PKCS#12 allows: indefinite lengths and
  * chunked OCTET STRINGs, which Windows and Java produce); we walk the structure ourselves instead of calling
- * `forge.pkcs12.pkcs12FromAsn1`, whose result is not what we must write:
+ * `forge.pkcs12.pkcs12FromAsn1`, whose result is not what we must write (see decodePkcs12).
+ */
+import { ContentError } from '../../errors';
+import { type DecodedPkcs12, readAuthenticatedSafe, readPfx } from './pfx';
+import { Budget, macMatches, type Password } from './schemes';
+
+export type { DecodedPkcs12 } from './pfx';
+
+/**
+ * Why not `forge.pkcs12.pkcs12FromAsn1`:
  * - it turns RSA certificates into forge objects; writing them out again rebuilds the outer signature algorithm from
  *   parsed fields, which is not guaranteed to reproduce the stored bytes. We want the stored DER, byte for byte.
  * - it passes one password string to every scheme, but PBES2 needs the password as UTF-8 bytes while the PKCS#12
@@ -16,12 +25,6 @@
  * (forge with a null password, some Windows exports) the former. For an empty password we try both, as OpenSSL's
  * reader does.
  */
-import { ContentError } from '../../errors';
-import { type DecodedPkcs12, readAuthenticatedSafe, readPfx } from './pfx';
-import { Budget, macMatches, type Password } from './schemes';
-
-export type { DecodedPkcs12 } from './pfx';
-
 export function decodePkcs12(pfx: Buffer, password = ''): DecodedPkcs12 {
   try {
     return decode(pfx, password);

@@ -3,7 +3,7 @@
  * the key and certificate bags turned into PEM. Keys are read by Node (any algorithm) and written as Go does;
  * certificates are written with their stored bytes, byte for byte.
  */
-import { createPrivateKey } from 'crypto';
+import { createPrivateKey } from 'node:crypto';
 import { ContentError } from '../../errors';
 import { certificateDerProblem } from '../certificate';
 import { pemEncode } from '../pem';

@@ -3,7 +3,7 @@
  * legacy "pbeWithSHAAnd…" 3DES and RC2 ones). node-forge derives PKCS#12 keys and decrypts RC2, which Node's OpenSSL 3
  * only has in its legacy provider; Node's crypto does the HMAC, PBKDF2, AES and 3DES, natively and fast.
  */
-import { createDecipheriv, createHmac, pbkdf2Sync, timingSafeEqual } from 'crypto';
+import { createDecipheriv, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
 import * as forge from 'node-forge';
 import { ContentError } from '../../errors';
 import { type Asn1, integer, isInteger, iterationCount, octets, oid, required, sequence } from './asn1';

@@ -2,8 +2,8 @@
  * Renders the chart with a real Helm: the helm binary that @aws-cdk/asset-kubectl-v20 ships inside its Lambda layer
  * archive (Helm 3.8.1, linux/amd64), taken out once into node_modules/.cache. HELM_BIN overrides it (another Helm, or
  * another platform). The chart's driver dependency cannot be downloaded here, so a stand-in with the same name and
- * version is put in charts/: it renders one ConfigMap holding the values the driver chart would receive. (How an operator
- * gets the real one, `helm dependency build`, is exercised by readme-install.test.ts.)
+ * version is put in charts/: it renders one ConfigMap holding the values the driver chart would receive. (How an
+ * operator gets the real one, `helm dependency build`, is exercised by readme-install.test.ts.)
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';

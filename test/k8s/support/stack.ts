@@ -1,8 +1,9 @@
 /**
  * A cluster with one node per driver version, for real: kube-apiserver and etcd; on each node the real driver of
- * that version, our provider process on the driver's providers directory, and a kubelet-like client. Azure is the hermetic suite's stand-ins (IMDS, Key
- * Vault, Entra ID, NMI, the AKS identity binding proxy), reached only through the standard mechanisms users have.
- * Service account tokens are the API server's own (TokenRequest), and Entra ID trusts the cluster's issuer.
+ * that version, our provider process on the driver's providers directory, and a kubelet-like client. Azure is the
+ * hermetic suite's stand-ins (IMDS, Key Vault, Entra ID, NMI, the AKS identity binding proxy), reached only through the
+ * standard mechanisms users have. Service account tokens are the API server's own (TokenRequest), and Entra ID trusts
+ * the cluster's issuer.
  */
 import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +62,10 @@ export interface Stack {
   /** A pod on the node of `version` with one inline volume `secrets-store-inline` for the class; not published yet. */
   pod(version: DriverVersion, namespace: string, name: string, options: { spc: string; serviceAccount?: string; secretRef?: string }): Promise<Pod>;
   secret(namespace: string, name: string, stringData: Record<string, string>): Promise<void>;
-  /** The files of a published volume as the pod sees them: relative path → mode and bytes (the driver's ..data links followed). */
+  /**
+   * The files of a published volume as the pod sees them: relative path → mode and bytes (the driver's ..data links
+   * followed).
+   */
   readVolume(version: DriverVersion, namespace: string, pod: string): Promise<Map<string, { mode: number; contents: Buffer }>>;
   targetPathOf(version: DriverVersion, namespace: string, pod: string): Promise<string>;
   stop(): Promise<void>;
@@ -192,7 +196,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
 }
 
-/** Files under `root` as a pod reads them; the driver's own `..`-prefixed entries (its atomic-write staging) skipped. */
+/**
+ * Files under `root` as a pod reads them; the driver's own `..`-prefixed entries (its atomic-write staging) skipped.
+ */
 export function readTree(root: string): Map<string, { mode: number; contents: Buffer }> {
   const files = new Map<string, { mode: number; contents: Buffer }>();
   const walk = (dir: string, prefix: string): void => {

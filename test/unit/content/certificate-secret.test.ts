@@ -1,5 +1,5 @@
-import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'crypto';
-import { createSecureContext } from 'tls';
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import * as forge from 'node-forge';
 import { convertCertificateSecret } from '../../../src/content/certificate-secret';
 import { splitPemBlocks } from '../../../src/content/pem';

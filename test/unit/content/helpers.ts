@@ -12,9 +12,9 @@ import {
   pbkdf2Sync,
   randomBytes,
   X509Certificate,
-} from 'crypto';
-import { readFileSync } from 'fs';
-import { join } from 'path';
+} from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as forge from 'node-forge';
 import type { CertificateSecretOptions } from '../../../src/content/certificate-secret';
 

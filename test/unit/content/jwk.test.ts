@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { publicKeyPemFromJwk, type PublicJwk } from '../../../src/content/jwk';
 import { ContentError } from '../../../src/errors';
 

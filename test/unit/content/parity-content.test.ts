@@ -4,8 +4,8 @@
  * the functions the reference's getSecret/splitCertAndKey/decodePKCS12 call; the chain orders follow its
  * fetchCertChains rule (see chain.ts and chain.test.ts).
  */
-import { readFileSync } from 'fs';
-import { join } from 'path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { convertCertificateSecret } from '../../../src/content/certificate-secret';
 import { certificateSecretOptions as options } from './helpers';
 

@@ -1,4 +1,4 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import * as forge from 'node-forge';
 import { ContentError } from '../../../src/errors';
 import { decodePkcs12 } from '../../../src/content/pkcs12';

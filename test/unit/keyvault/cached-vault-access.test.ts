@@ -167,7 +167,8 @@ describe('Key Vault value cache', () => {
     const allowed = workload(CLIENT_A, 'frontend', 'a');
     const denied = workload(CLIENT_B, 'frontend', 'b'); // same service account, another client id
     vault.roles.set(cacheIdentityKey(spec('a1', allowed)), true);
-    // Two rounds of interleaved mounts: the second finds the allowed identity's answer stored while the denied one asks.
+    // Two rounds of interleaved mounts: the second finds the allowed identity's answer stored while the denied one
+    // asks.
     for (let round = 0; round < 2; round++) {
       const results = await Promise.allSettled(
         Array.from({ length: 20 }, (_, i) => read(access, i % 2 === 0 ? spec(`a${i}`, allowed) : spec(`b${i}`, denied))),

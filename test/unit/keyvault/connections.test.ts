@@ -10,7 +10,8 @@ const PROXY = 'http://proxy.corp.example:3128';
 /** Node's agents have `keepAlive` at run time; its type does not declare it. */
 const keepsAlive = (agent: Agent): unknown => (agent as Agent & { keepAlive?: boolean }).keepAlive;
 
-// The reading of the variables is Go's (the reference provider's); every rule is in test/unit/keyvault/proxy-rules.test.ts.
+// The reading of the variables is Go's (the reference provider's); every rule is in
+// test/unit/keyvault/proxy-rules.test.ts.
 describe('proxySettingsFrom', () => {
   it('finds no proxy and no exemptions in an empty environment', () => {
     expect(proxySettingsFrom({})).toEqual({ proxyUrl: undefined, noProxy: [] });

@@ -13,8 +13,8 @@ describe('RateLimitedGate', () => {
         leave();
       }),
     );
-    // At most 10 at once (the burst), the others at 10 a second: the last one at least about 400 ms later (a lower bound: a
-    // slow machine only delays it further).
+    // At most 10 at once (the burst), the others at 10 a second: the last one at least about 400 ms later (a lower
+    // bound: a slow machine only delays it further).
     expect(admitted.filter((t) => t < 50).length).toBeLessThanOrEqual(10);
     expect(Math.max(...admitted)).toBeGreaterThanOrEqual(380);
   });

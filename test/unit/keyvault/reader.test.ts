@@ -1,8 +1,9 @@
 /**
- * KeyVaultReader through its public seam (the VaultReader port) against the Key Vault stand-in (test/support/keyvault.ts,
- * Key Vault's REST contract over HTTPS with its challenge authentication), with the real SDK clients inside. The
- * reader's one network dependency is the keep-alive agent it is given; here that agent trusts the test CA and dials the
- * stand-in for every `<vault>.vault.azure.net:443`, keeping the real host name for TLS, as a CONNECT proxy would.
+ * KeyVaultReader through its public seam (the VaultReader port) against the Key Vault stand-in
+ * (test/support/keyvault.ts, Key Vault's REST contract over HTTPS with its challenge authentication), with the real SDK
+ * clients inside. The reader's one network dependency is the keep-alive agent it is given; here that agent trusts the
+ * test CA and dials the stand-in for every `<vault>.vault.azure.net:443`, keeping the real host name for TLS, as a
+ * CONNECT proxy would.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { Agent as HttpsAgent } from 'node:https';

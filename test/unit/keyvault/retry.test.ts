@@ -185,7 +185,8 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(headers({ 'Retry-After': 'Wed, 21 Oct 2015 07:27:00 GMT' }), now)).toBe(0);
   });
 
-  // "1.5" and "-1" are neither whole seconds nor an HTTP date, though V8's lenient Date.parse reads them as dates in 2001.
+  // "1.5" and "-1" are neither whole seconds nor an HTTP date, though V8's lenient Date.parse reads them as dates in
+  // 2001.
   it.each(['', 'later', '10 seconds', '2.0', '1.5', '-1'])('is undefined for an unreadable Retry-After %p', (value) => {
     expect(retryAfterMs(headers({ 'Retry-After': value }))).toBeUndefined();
   });

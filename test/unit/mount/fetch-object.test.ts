@@ -2,7 +2,7 @@
  * fetchObject against an in-memory vault: every object kind and output format, the ids and versions each produces,
  * and version history (selection, file names, ids, parallel fetches, all-or-nothing, cancellation).
  */
-import { createHash, generateKeyPairSync, X509Certificate } from 'crypto';
+import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { ProviderError } from '../../../src/errors';
 import { fetchObject, type ContentOptions, type FetchedObject } from '../../../src/mount/fetch-object';
 import type {

@@ -1,6 +1,6 @@
 /**
- * An application tree laid out as in the Windows image (bin/, dist/, proto/, package.json, node_modules/, and the addon at
- * native/build/win32-x64/), compiled for the test from the working tree: src/ plus the fixtures that node.exe runs.
+ * An application tree laid out as in the Windows image (bin/, dist/, proto/, package.json, node_modules/, and the addon
+ * at native/build/win32-x64/), compiled for the test from the working tree: src/ plus the fixtures that node.exe runs.
  * node_modules is a symlink to the repository's (Wine follows it through the Z: drive).
  */
 import { execFileSync } from 'node:child_process';
