@@ -17,6 +17,7 @@ import { objects } from '../support/spc';
 import type { Cluster } from './support/cluster';
 import type { KubeObject } from './support/kube';
 import { startStack, type Stack } from './support/stack';
+import { eventually, sleep } from './support/waiting';
 
 registerProviderCleanup();
 
@@ -34,18 +35,6 @@ const POLL_MS = 1000;
 
 let stack: Stack;
 let rbac: K8sObject[] = [];
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
 
 /** The chart rendered with every API feature on: its ServiceAccount and RBAC, created in the API server. */
 async function grantChartRbac(cluster: Cluster): Promise<string[]> {

@@ -6,9 +6,10 @@
  */
 import { registerProviderCleanup } from '../support/provider-process';
 import { objects } from '../support/spc';
-import { DRIVER_VERSIONS, type DriverVersion } from './support/components';
+import { DRIVER_VERSIONS } from './support/components';
 import type { KubeObject } from './support/kube';
 import { startStack, type Stack } from './support/stack';
+import { eventually, sleep, shortVersion } from './support/waiting';
 
 registerProviderCleanup();
 
@@ -19,18 +20,6 @@ const NAMESPACE = 'opt-in';
 const POLL = 2;
 
 let stack: Stack;
-const short = (version: DriverVersion): string => version.replace(/\./g, '-').slice(1);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
 
 beforeAll(async () => {
   stack = await startStack({ identities: { systemAssigned: { id: SYSTEM } }, rotationPollInterval: `${POLL}s` });
@@ -41,15 +30,15 @@ beforeAll(async () => {
   kv.setSecret(OTHER, 'shared-config', 'from-the-other-vault');
   kv.setSecret(VAULT, 'tagged', 'tagged-value', { tags: { team: 'payments', owner: 'ops' } });
   for (const version of DRIVER_VERSIONS) {
-    kv.setSecret(VAULT, `feature-flag-${short(version)}`, 'on');
-    await stack.secretProviderClass(NAMESPACE, `opt-in-${short(version)}`, {
+    kv.setSecret(VAULT, `feature-flag-${shortVersion(version)}`, 'on');
+    await stack.secretProviderClass(NAMESPACE, `opt-in-${shortVersion(version)}`, {
       useVMManagedIdentity: 'true',
       keyvaultName: VAULT,
       tenantID: stack.azure.tenantId,
       objects: objects([
         'objectName: db\nobjectType: secret\nwriteObject: "false"\njsonPaths:\n  - path: username\n    objectAlias: db/user\n  - path: credentials.password\n    objectAlias: db/pass\n    filePermission: "0400"',
         `objectName: shared-config\nobjectType: secret\nkeyvaultName: ${OTHER}`,
-        `objectName: feature-flag-${short(version)}\nobjectType: secret\nobjectAlias: feature-flag\noptional: "true"`,
+        `objectName: feature-flag-${shortVersion(version)}\nobjectType: secret\nobjectAlias: feature-flag\noptional: "true"`,
         'objectName: never-created\nobjectType: secret\noptional: "true"',
         'objectName: tagged\nobjectType: secret\nwriteTags: "true"',
       ]),
@@ -62,7 +51,7 @@ afterAll(async () => {
 });
 
 describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
-  const pod = `opt-in-${short(version)}`;
+  const pod = `opt-in-${shortVersion(version)}`;
   const statusObjects = async (): Promise<Array<{ id: string; version: string }>> => {
     const statuses = await stack.cluster.kube.list<KubeObject & { status: { podName: string; objects: Array<{ id: string; version: string }> } }>(
       'secrets-store.csi.x-k8s.io/v1',
@@ -73,7 +62,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
   };
 
   beforeAll(async () => {
-    await stack.pod(version, NAMESPACE, pod, { spc: `opt-in-${short(version)}` });
+    await stack.pod(version, NAMESPACE, pod, { spc: `opt-in-${shortVersion(version)}` });
     await stack.nodes[version].kubelet.publish(NAMESPACE, pod);
   });
 
@@ -99,7 +88,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
         { id: 'secret/db#db/user', version: db },
         { id: 'secret/db#db/pass', version: db },
         { id: `secret/${OTHER}/shared-config`, version: kv.versions(OTHER, 'secret', 'shared-config').at(-1) },
-        { id: `secret/feature-flag-${short(version)}`, version: kv.versions(VAULT, 'secret', `feature-flag-${short(version)}`).at(-1) },
+        { id: `secret/feature-flag-${shortVersion(version)}`, version: kv.versions(VAULT, 'secret', `feature-flag-${shortVersion(version)}`).at(-1) },
         { id: 'secret/never-created', version: 'not-found' },
         { id: 'secret/tagged', version: kv.versions(VAULT, 'secret', 'tagged').at(-1) },
       ].sort(byId),
@@ -107,7 +96,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
   });
 
   it('an optional object deleted from the vault disappears from the volume at the next mount', async () => {
-    stack.azure.keyVault.deleteObject(VAULT, 'secret', `feature-flag-${short(version)}`);
+    stack.azure.keyVault.deleteObject(VAULT, 'secret', `feature-flag-${shortVersion(version)}`);
     const gone = async (): Promise<true | undefined> =>
       (await stack.readVolume(version, NAMESPACE, pod)).has('feature-flag') ? undefined : true;
     if (version === 'v1.6.0') {
@@ -122,8 +111,8 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
     expect([...files.keys()].sort()).toEqual(['db/pass', 'db/user', 'shared-config', 'tagged', 'tagged.tags.json']);
     const recorded = await eventually('the pod status update', async () => {
       const objects = await statusObjects();
-      return objects.some((o) => o.id === `secret/feature-flag-${short(version)}` && o.version === 'not-found') ? objects : undefined;
+      return objects.some((o) => o.id === `secret/feature-flag-${shortVersion(version)}` && o.version === 'not-found') ? objects : undefined;
     });
-    expect(recorded).toContainEqual({ id: `secret/feature-flag-${short(version)}`, version: 'not-found' });
+    expect(recorded).toContainEqual({ id: `secret/feature-flag-${shortVersion(version)}`, version: 'not-found' });
   });
 });

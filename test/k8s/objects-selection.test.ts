@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerProviderCleanup } from '../support/provider-process';
 import { objects } from '../support/spc';
-import { DRIVER_VERSIONS, type DriverVersion } from './support/components';
+import { DRIVER_VERSIONS } from './support/components';
 import type { KubeObject } from './support/kube';
 import { startStack, type Stack } from './support/stack';
+import { eventually, sleep, shortVersion } from './support/waiting';
 
 registerProviderCleanup();
 
@@ -23,18 +24,6 @@ const FIXTURES = join(__dirname, '..', 'fixtures', 'content');
 const fixtureText = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 
 let stack: Stack;
-const short = (version: DriverVersion): string => version.replace(/\./g, '-').slice(1);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
 
 beforeAll(async () => {
   stack = await startStack({ identities: { systemAssigned: { id: SYSTEM } }, rotationPollInterval: `${POLL}s` });
@@ -42,22 +31,22 @@ beforeAll(async () => {
   kv.addVault(VAULT, { allow: [SYSTEM] });
   kv.setSecret(VAULT, 'unrelated', 'unrelated-value');
   for (const version of DRIVER_VERSIONS) {
-    const p = `app${short(version)}-`;
+    const p = `app${shortVersion(version)}-`;
     kv.setSecret(VAULT, `${p}db`, 'db-value');
     kv.setSecret(VAULT, `${p}cache`, 'cache-value');
     kv.setSecret(VAULT, `${p}off`, 'off-value', { enabled: false });
-    kv.setSecret(VAULT, `tagged-${short(version)}`, 'tagged-value', { tags: { team: `shop-${short(version)}` } });
+    kv.setSecret(VAULT, `tagged-${shortVersion(version)}`, 'tagged-value', { tags: { team: `shop-${shortVersion(version)}` } });
     kv.setCertificate(VAULT, `${p}tls`, fixtureText('ec-leaf.crt'), {
       privateKeyPem: fixtureText('ec-leaf.key'),
       secretContentType: 'application/x-pem-file',
     });
-    await stack.secretProviderClass(NAMESPACE, `selection-${short(version)}`, {
+    await stack.secretProviderClass(NAMESPACE, `selection-${shortVersion(version)}`, {
       useVMManagedIdentity: 'true',
       keyvaultName: VAULT,
       tenantID: stack.azure.tenantId,
       objects: objects([
         `objectNamePrefix: ${p}\nobjectAlias: app\nfileNameTemplate: "{nameWithoutPrefix}"\nfilePermission: "0440"`,
-        `objectTags:\n  team: shop-${short(version)}\nobjectAlias: by-tag`,
+        `objectTags:\n  team: shop-${shortVersion(version)}\nobjectAlias: by-tag`,
       ]),
     });
   }
@@ -68,8 +57,8 @@ afterAll(async () => {
 });
 
 describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
-  const pod = `selection-${short(version)}`;
-  const p = `app${short(version)}-`;
+  const pod = `selection-${shortVersion(version)}`;
+  const p = `app${shortVersion(version)}-`;
   const statusObjects = async (): Promise<Array<{ id: string; version: string }>> => {
     const statuses = await stack.cluster.kube.list<KubeObject & { status: { podName: string; objects: Array<{ id: string; version: string }> } }>(
       'secrets-store.csi.x-k8s.io/v1',
@@ -80,23 +69,23 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
   };
 
   beforeAll(async () => {
-    await stack.pod(version, NAMESPACE, pod, { spc: `selection-${short(version)}` });
+    await stack.pod(version, NAMESPACE, pod, { spc: `selection-${shortVersion(version)}` });
     await stack.nodes[version].kubelet.publish(NAMESPACE, pod);
   });
 
   it('writes the selected secrets under their folders, with the mode, the certificate as PEM, the disabled one left out', async () => {
     const files = await stack.readVolume(version, NAMESPACE, pod);
-    expect([...files.keys()].sort()).toEqual(['app/cache', 'app/db', 'app/tls', `by-tag/tagged-${short(version)}`]);
+    expect([...files.keys()].sort()).toEqual(['app/cache', 'app/db', 'app/tls', `by-tag/tagged-${shortVersion(version)}`]);
     expect(files.get('app/db')!.contents.toString()).toBe('db-value');
     expect(files.get('app/db')!.mode).toBe(0o440);
-    expect(files.get(`by-tag/tagged-${short(version)}`)!.mode).toBe(0o644);
+    expect(files.get(`by-tag/tagged-${shortVersion(version)}`)!.mode).toBe(0o644);
     expect(files.get('app/tls')!.contents.toString()).toMatch(/^-----BEGIN PRIVATE KEY-----[\s\S]*-----BEGIN CERTIFICATE-----/);
   });
 
   it('the pod status records each selected secret\'s version and one version per selection', async () => {
     const kv = stack.azure.keyVault;
     const ids = (await statusObjects()).map((o) => o.id).sort();
-    expect(ids).toEqual([`secret/${p}cache`, `secret/${p}db`, `secret/${p}tls`, `secret/tagged-${short(version)}`, 'select/app', 'select/by-tag'].sort());
+    expect(ids).toEqual([`secret/${p}cache`, `secret/${p}db`, `secret/${p}tls`, `secret/tagged-${shortVersion(version)}`, 'select/app', 'select/by-tag'].sort());
     expect(await statusObjects()).toContainEqual({ id: `secret/${p}db`, version: kv.versions(VAULT, 'secret', `${p}db`).at(-1) });
   });
 
@@ -117,7 +106,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
       await eventually("the rotation reconciler's remount", changed);
     }
     const files = await stack.readVolume(version, NAMESPACE, pod);
-    expect([...files.keys()].sort()).toEqual(['app/db', 'app/queue', 'app/tls', `by-tag/tagged-${short(version)}`]);
+    expect([...files.keys()].sort()).toEqual(['app/db', 'app/queue', 'app/tls', `by-tag/tagged-${shortVersion(version)}`]);
     const recorded = await eventually('the pod status update', async () => {
       const objects = await statusObjects();
       return objects.some((o) => o.id === `secret/${p}queue`) ? objects : undefined;

@@ -11,9 +11,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerProviderCleanup } from '../support/provider-process';
 import { objects } from '../support/spc';
-import { DRIVER_VERSIONS, type DriverVersion } from './support/components';
+import { DRIVER_VERSIONS } from './support/components';
 import type { KubeObject } from './support/kube';
 import { startStack, type Stack } from './support/stack';
+import { eventually, sleep, shortVersion } from './support/waiting';
 
 registerProviderCleanup();
 
@@ -26,24 +27,6 @@ const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'ut
 
 let stack: Stack;
 
-const short = (version: DriverVersion): string => version.replace(/\./g, '-').slice(1);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
-    await sleep(250);
-  }
-}
-
 type Secret = KubeObject & { type: string; data?: Record<string, string> };
 
 beforeAll(async () => {
@@ -54,19 +37,19 @@ beforeAll(async () => {
     chainPem: ['c4-int2', 'c4-int1', 'c4-root'].map((n) => fixture(`${n}.crt`)),
   });
   for (const version of DRIVER_VERSIONS) {
-    stack.azure.keyVault.setSecret(VAULT, `token-${short(version)}`, 'generation-1');
+    stack.azure.keyVault.setSecret(VAULT, `token-${shortVersion(version)}`, 'generation-1');
     await stack.secretProviderClass(
       NAMESPACE,
-      `synced-${short(version)}`,
+      `synced-${shortVersion(version)}`,
       {
         useVMManagedIdentity: 'true',
         keyvaultName: VAULT,
         tenantID: stack.azure.tenantId,
-        objects: objects([`objectName: token-${short(version)}\nobjectType: secret\nobjectAlias: token`, 'objectName: web-tls\nobjectType: secret']),
+        objects: objects([`objectName: token-${shortVersion(version)}\nobjectType: secret\nobjectAlias: token`, 'objectName: web-tls\nobjectType: secret']),
       },
       [
-        { secretName: `app-token-${short(version)}`, type: 'Opaque', labels: { app: 'shop' }, data: [{ objectName: 'token', key: 'token' }] },
-        { secretName: `web-tls-${short(version)}`, type: 'kubernetes.io/tls', data: [{ objectName: 'web-tls', key: 'tls.key' }, { objectName: 'web-tls', key: 'tls.crt' }] },
+        { secretName: `app-token-${shortVersion(version)}`, type: 'Opaque', labels: { app: 'shop' }, data: [{ objectName: 'token', key: 'token' }] },
+        { secretName: `web-tls-${shortVersion(version)}`, type: 'kubernetes.io/tls', data: [{ objectName: 'web-tls', key: 'tls.key' }, { objectName: 'web-tls', key: 'tls.crt' }] },
       ],
     );
   }
@@ -77,25 +60,25 @@ afterAll(async () => {
 });
 
 describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
-  const pod = `synced-${short(version)}`;
+  const pod = `synced-${shortVersion(version)}`;
   const kube = () => stack.cluster.kube;
   const tokenFile = async (): Promise<string> => (await stack.readVolume(version, NAMESPACE, pod)).get('token')!.contents.toString();
   const syncedToken = async (): Promise<string | undefined> => {
-    const secret = await kube().find<Secret>('v1', 'Secret', `app-token-${short(version)}`, NAMESPACE);
+    const secret = await kube().find<Secret>('v1', 'Secret', `app-token-${shortVersion(version)}`, NAMESPACE);
     return secret?.data?.['token'] ? Buffer.from(secret.data['token'], 'base64').toString() : undefined;
   };
 
   beforeAll(async () => {
-    await stack.pod(version, NAMESPACE, pod, { spc: `synced-${short(version)}` });
+    await stack.pod(version, NAMESPACE, pod, { spc: `synced-${shortVersion(version)}` });
     await stack.nodes[version].kubelet.publish(NAMESPACE, pod);
   });
 
   it('syncs secretObjects into Kubernetes Secrets: Opaque, and kubernetes.io/tls split into key and chain', async () => {
     expect(await tokenFile()).toBe('generation-1');
     expect(await eventually('the Opaque secret', syncedToken)).toBe('generation-1');
-    const opaque = await kube().get<Secret>('v1', 'Secret', `app-token-${short(version)}`, NAMESPACE);
+    const opaque = await kube().get<Secret>('v1', 'Secret', `app-token-${shortVersion(version)}`, NAMESPACE);
     expect(opaque.metadata['labels']).toMatchObject({ app: 'shop', 'secrets-store.csi.k8s.io/managed': 'true' });
-    const tls = await eventually('the TLS secret', () => kube().find<Secret>('v1', 'Secret', `web-tls-${short(version)}`, NAMESPACE));
+    const tls = await eventually('the TLS secret', () => kube().find<Secret>('v1', 'Secret', `web-tls-${shortVersion(version)}`, NAMESPACE));
     expect(tls.type).toBe('kubernetes.io/tls');
     const crt = Buffer.from(tls.data!['tls.crt']!, 'base64').toString();
     const key = Buffer.from(tls.data!['tls.key']!, 'base64').toString();
@@ -109,7 +92,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
 
   it('picks up a new secret version on disk and in the synced Secret', async () => {
     const logsBefore = stack.nodes[version].provider.logs().length;
-    const next = stack.azure.keyVault.setSecret(VAULT, `token-${short(version)}`, 'generation-2');
+    const next = stack.azure.keyVault.setSecret(VAULT, `token-${shortVersion(version)}`, 'generation-2');
     if (version === 'v1.6.0') {
       // kubelet's republish; the driver mounts afresh once the poll interval since the last mount has passed.
       await sleep(POLL * 1000 + 500);
@@ -127,7 +110,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
       )).find((x) => x.status.podName === pod);
       return s?.status.objects.some((o) => o.version === next) ? s.status.objects : undefined;
     });
-    expect(recorded).toContainEqual({ id: `secret/token-${short(version)}`, version: next });
+    expect(recorded).toContainEqual({ id: `secret/token-${shortVersion(version)}`, version: next });
     // What each generation sends: v1.5.6's reconciler the two versions it holds, v1.6.0's republish none.
     const rotationMount = stack.nodes[version].provider.logs().slice(logsBefore).split('\n').find((l) => l.includes('mount succeeded'))!;
     expect(rotationMount).toMatch(version === 'v1.5.6' ? /currentObjectVersions[=:"]*2\b/ : /currentObjectVersions[=:"]*0\b/);
@@ -136,7 +119,7 @@ describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
   it('a failing rotation keeps the files and the Secret, and the provider says why in its log', async () => {
     stack.azure.keyVault.revoke(VAULT, SYSTEM);
     try {
-      stack.azure.keyVault.setSecret(VAULT, `token-${short(version)}`, 'generation-3');
+      stack.azure.keyVault.setSecret(VAULT, `token-${shortVersion(version)}`, 'generation-3');
       const logsBefore = stack.nodes[version].provider.logs().length;
       if (version === 'v1.6.0') {
         await sleep(POLL * 1000 + 500);

@@ -8,6 +8,7 @@ import { registerProviderCleanup } from '../support/provider-process';
 import { objects } from '../support/spc';
 import { DRIVER_VERSIONS, type DriverVersion } from './support/components';
 import { startStack, type Stack } from './support/stack';
+import { eventually, sleep, shortVersion } from './support/waiting';
 
 registerProviderCleanup();
 
@@ -16,19 +17,7 @@ const NAMESPACE = 'value-cache';
 const POLL = 2;
 
 let stack: Stack;
-const short = (version: DriverVersion): string => version.replace(/\./g, '-').slice(1);
-const vaultOf = (version: DriverVersion): string => `k8s-cache-${short(version)}`;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await sleep(250);
-  }
-}
+const vaultOf = (version: DriverVersion): string => `k8s-cache-${shortVersion(version)}`;
 
 beforeAll(async () => {
   stack = await startStack({
@@ -41,7 +30,7 @@ beforeAll(async () => {
     kv.addVault(vaultOf(version), { allow: [SYSTEM] });
     kv.setSecret(vaultOf(version), 'db', 'db-value', { tags: { team: 'payments' } });
     kv.setSecret(vaultOf(version), 'api-key', 'api-key-value');
-    await stack.secretProviderClass(NAMESPACE, `cached-${short(version)}`, {
+    await stack.secretProviderClass(NAMESPACE, `cached-${shortVersion(version)}`, {
       useVMManagedIdentity: 'true',
       keyvaultName: vaultOf(version),
       tenantID: stack.azure.tenantId,
@@ -56,7 +45,7 @@ afterAll(async () => {
 });
 
 describe.each(DRIVER_VERSIONS)('driver %s', (version) => {
-  const pod = `cached-${short(version)}`;
+  const pod = `cached-${shortVersion(version)}`;
   const gets = (): number =>
     stack.azure.keyVault.count((r) => r.vault === vaultOf(version) && r.method === 'GET' && r.status !== 401);
   const mountsOf = (name: string, since: number): number =>
