@@ -5,7 +5,6 @@
  * wait, and the canary: no secret value and no token in anything the command prints.
  */
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { join } from 'node:path';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import { repoRoot } from '../support/driver-client';
 import { createServiceAccountIssuer, startEntra, WORKLOAD_IDENTITY_AUDIENCE, type EntraStandIn, type ServiceAccountIssuer } from '../support/entra';
+import { ecPublicKey } from '../support/keys';
 
 const SYSTEM = 'probe-node-identity';
 const OUTSIDER = { id: 'probe-outsider', clientId: '0a1b2c3d-0000-4000-8000-0000000000aa', resourceId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/outsider' };
@@ -111,7 +111,7 @@ beforeAll(async () => {
   kv.addVault('probe-kv', { allow: [SYSTEM, SP.identityId, WI.identityId], accessModel: 'rbac' });
   kv.setSecret('probe-kv', 'db-password', OLD_VALUE);
   kv.setSecret('probe-kv', 'db-password', SECRET_VALUE);
-  kv.setKey('probe-kv', 'signing-key', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
+  kv.setKey('probe-kv', 'signing-key', ecPublicKey('P-256').export({ format: 'jwk' }));
   kv.setCertificate('probe-kv', 'tls', azure.pki.issueServerCert(['shop.example']).certPem);
   kv.addVault('policy-kv', { allow: [SYSTEM], accessModel: 'accessPolicy' });
   kv.setSecret('policy-kv', 'db-password', SECRET_VALUE);

@@ -14,12 +14,13 @@
  * Ordering facts come only from the stand-in's own request timestamps (one clock), with a little slack.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import type { MountRequestInput, MountResult } from '../support/driver-client';
 import type { KeyVaultRequestRecord } from '../support/keyvault';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
 import { objects, rejectionOf } from '../support/spc';
+import { ecPublicKey } from '../support/keys';
 
 registerProviderCleanup();
 
@@ -110,7 +111,7 @@ describe('one mount fetches its objects in parallel, bounded, in declared order'
       const alias = `files/${pad(49 - i)}`;
       if (i % 10 === 3) {
         const name = `key-${pad((i * 7) % 50)}`;
-        const pub = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+        const pub = ecPublicKey('P-256');
         const version = kv.setKey(VAULT, name, pub.export({ format: 'jwk' }));
         const pem = pub.export({ type: 'spki', format: 'pem' }).toString();
         return { entry: `objectName: ${name}\nobjectType: key\nobjectAlias: ${alias}`, path: alias, id: `key/${name}`, version,
@@ -457,7 +458,7 @@ describe('shared reads, retries, throttling, connection reuse and challenges', (
       kv.addVault(VAULT, { allow: [SYSTEM] });
       const secrets = storeSecrets(azure, VAULT, 'first', 20);
       const keyNames = range(5).map((i) => `first-key-${i}`);
-      for (const name of keyNames) kv.setKey(VAULT, name, generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' }));
+      for (const name of keyNames) kv.setKey(VAULT, name, ecPublicKey('P-256').export({ format: 'jwk' }));
       const fresh = await start(azure);
       try {
         const before = kv.requests.length;

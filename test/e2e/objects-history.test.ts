@@ -4,12 +4,13 @@
  * the service promises nothing about order.
  */
 import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
 import type { MountRequestInput, MountResult } from '../support/driver-client';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
 import { objects, rejectionOf } from '../support/spc';
+import { ecPublicKey } from '../support/keys';
 
 registerProviderCleanup();
 
@@ -71,7 +72,7 @@ beforeAll(async () => {
   kv.setEnabled(VAULT, 'secret', 'salt', false, disabledSecret);
 
   for (let i = 0; i < 3; i++) {
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+    const key = ecPublicKey('P-384');
     keyPems.push(key.export({ type: 'spki', format: 'pem' }).toString());
     keyVersions.push(kv.setKey(VAULT, 'signing', key.export({ format: 'jwk' }), { kty: 'EC-HSM' }));
   }
@@ -215,7 +216,7 @@ describe('objectVersionHistory', () => {
   it('follows rotation: a new version becomes <file>/0 and the others move down', async () => {
     const entry = 'objectName: signing\nobjectType: key\nobjectVersionHistory: 2';
     const before = await mount(provider, [entry]);
-    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+    const key = ecPublicKey('P-256');
     const newVersion = azure.keyVault.setKey(VAULT, 'signing', key.export({ format: 'jwk' }));
     const after = await mount(provider, [entry]);
     expect(after.objectVersion).toEqual([

@@ -6,7 +6,7 @@
  */
 import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
-import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, X509Certificate, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { startAzureStandIns, type AzureStandIns } from '../support/azure-standin
 import type { MountRequestInput, MountResult } from '../support/driver-client';
 import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
 import { objects, rejectionOf } from '../support/spc';
+import { ecPublicKey, rsaPublicKey } from '../support/keys';
 
 registerProviderCleanup();
 
@@ -37,13 +38,13 @@ const versions: Record<string, string> = {};
 
 // ---- test material ---------------------------------------------------------------------------------------------
 
-const KEYS: Array<{ name: string; kty: string; key: ReturnType<typeof generateKeyPairSync>['publicKey'] }> = [
-  { name: 'rsa-2048', kty: 'RSA', key: generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey },
-  { name: 'rsa-hsm-3072', kty: 'RSA-HSM', key: generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey },
-  { name: 'ec-p256', kty: 'EC', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey },
-  { name: 'ec-hsm-p256', kty: 'EC-HSM', key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey },
-  { name: 'ec-p384', kty: 'EC', key: generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey },
-  { name: 'ec-hsm-p521', kty: 'EC-HSM', key: generateKeyPairSync('ec', { namedCurve: 'P-521' }).publicKey },
+const KEYS: Array<{ name: string; kty: string; key: KeyObject }> = [
+  { name: 'rsa-2048', kty: 'RSA', key: rsaPublicKey(2048) },
+  { name: 'rsa-hsm-3072', kty: 'RSA-HSM', key: rsaPublicKey(3072) },
+  { name: 'ec-p256', kty: 'EC', key: ecPublicKey('P-256') },
+  { name: 'ec-hsm-p256', kty: 'EC-HSM', key: ecPublicKey('P-256') },
+  { name: 'ec-p384', kty: 'EC', key: ecPublicKey('P-384') },
+  { name: 'ec-hsm-p521', kty: 'EC-HSM', key: ecPublicKey('P-521') },
 ];
 
 /**
@@ -141,7 +142,7 @@ beforeAll(async () => {
   for (const { name, kty, key } of KEYS) versions[`key/${name}`] = kv.setKey(VAULT, name, key.export({ format: 'jwk' }), { kty });
   kv.setKey(VAULT, 'aes-key', { kty: 'oct', k: 'c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwYWI' });
   kv.setKey(VAULT, 'aes-hsm-key', { kty: 'oct-HSM', k: 'c2VjcmV0LWtleS1tYXRlcmlhbC0xMjM0NTY3ODkwYWI' });
-  const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' });
+  const k1 = ecPublicKey('secp256k1').export({ format: 'jwk' });
   kv.setKey(VAULT, 'p256k-key', { ...k1, crv: 'P-256K' } as JsonWebKey);
 
   // Certificates created the Key Vault way: certificate + managed key + backing secret under one name and version.

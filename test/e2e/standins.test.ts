@@ -5,11 +5,12 @@
  * No provider is involved.
  */
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { request as httpsRequest, Agent } from 'node:https';
 import forge from 'node-forge';
 import { startAzureStandIns, DEFAULT_SYSTEM_IDENTITY, type AzureStandIns } from '../support/azure-standins';
 import { repoRoot } from '../support/driver-client';
+import { ecPublicKey, rsaPublicKey } from '../support/keys';
 
 const UA = {
   id: 'ua-identity-1',
@@ -188,8 +189,8 @@ describe('Azure stand-ins with the real SDK', () => {
 
   test('keys, certificates and paged version listings', async () => {
     s.keyVault.addVault('contoso-kv', { allow: [DEFAULT_SYSTEM_IDENTITY] });
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' });
+    const rsa = rsaPublicKey(2048).export({ format: 'jwk' });
+    const ec = ecPublicKey('P-256').export({ format: 'jwk' });
     const rsaVersion = s.keyVault.setKey('contoso-kv', 'rsa-key', rsa);
     s.keyVault.setKey('contoso-kv', 'ec-key', ec, { kty: 'EC-HSM' });
 

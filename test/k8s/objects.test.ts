@@ -4,7 +4,7 @@
  * mode, bytes) against what the vault holds — values, decoded encodings, keys re-encoded by Node, certificates
  * compared by DER, PFX bytes — plus the object versions the driver recorded in the SecretProviderClassPodStatus.
  */
-import { createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerProviderCleanup } from '../support/provider-process';
@@ -12,6 +12,7 @@ import { objects } from '../support/spc';
 import { DRIVER_VERSIONS } from './support/components';
 import type { KubeObject } from './support/kube';
 import { startStack, type Stack } from './support/stack';
+import { ecPublicKey, rsaPublicKey } from '../support/keys';
 
 registerProviderCleanup();
 
@@ -22,8 +23,8 @@ const FIXTURES = join(__dirname, '..', 'fixtures', 'content');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
 const PEM_FILE = 'application/x-pem-file';
 
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-const ec = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+const rsa = rsaPublicKey(2048);
+const ec = ecPublicKey('P-384');
 const API_KEY = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x7f, 0x0a]);
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n[\s\S]*?\r?\n-----END \1-----\r?\n?/g;

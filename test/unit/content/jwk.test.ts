@@ -1,6 +1,7 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { publicKeyPemFromJwk, type PublicJwk } from '../../../src/content/jwk';
 import { ContentError } from '../../../src/errors';
+import { ecPublicKey, rsaPublicKey } from '../../support/keys';
 
 /** What the Key Vault SDK hands us: the JWK parameters as raw bytes. */
 function sdkJwk(publicKey: KeyObject, kty: string): PublicJwk {
@@ -12,8 +13,8 @@ function sdkJwk(publicKey: KeyObject, kty: string): PublicJwk {
 const spki = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
 
 describe('publicKeyPemFromJwk', () => {
-  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-  const rsa3072 = generateKeyPairSync('rsa', { modulusLength: 3072, publicExponent: 3 }).publicKey;
+  const rsa = rsaPublicKey(2048);
+  const rsa3072 = rsaPublicKey(3072, 3);
 
   it.each([
     ['RSA', rsa],
@@ -40,7 +41,7 @@ describe('publicKeyPemFromJwk', () => {
   });
 
   describe.each(['P-256', 'P-384', 'P-521'])('curve %s', (crv) => {
-    const key = generateKeyPairSync('ec', { namedCurve: crv }).publicKey;
+    const key = ecPublicKey(crv);
     it.each(['EC', 'EC-HSM'])('%s', (kty) => {
       expect(publicKeyPemFromJwk(sdkJwk(key, kty))).toBe(spki(key));
     });
@@ -49,7 +50,7 @@ describe('publicKeyPemFromJwk', () => {
   it('accepts EC coordinates without their leading zero bytes', () => {
     // Find a P-256 key whose x starts with a zero byte, then strip it as a big-integer encoder would.
     for (;;) {
-      const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+      const key = ecPublicKey('P-256');
       const jwk = sdkJwk(key, 'EC');
       if (jwk.x![0] !== 0) continue;
       expect(publicKeyPemFromJwk({ ...jwk, x: jwk.x!.subarray(1) })).toBe(spki(key));
@@ -57,8 +58,8 @@ describe('publicKeyPemFromJwk', () => {
     }
   });
 
-  const secp256k1 = sdkJwk(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey, 'EC');
-  const ecP256 = sdkJwk(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, 'EC');
+  const secp256k1 = sdkJwk(ecPublicKey('secp256k1'), 'EC');
+  const ecP256 = sdkJwk(ecPublicKey('P-256'), 'EC');
   const badPoint = { ...ecP256, y: Uint8Array.from(ecP256.y!, (b, i) => (i === 5 ? b ^ 1 : b)) };
 
   it.each<[string, PublicJwk, RegExp]>([

@@ -5,7 +5,6 @@
  * test CA and dials the stand-in for every `<vault>.vault.azure.net:443`, keeping the real host name for TLS, as a
  * CONNECT proxy would.
  */
-import { generateKeyPairSync } from 'node:crypto';
 import { Agent as HttpsAgent } from 'node:https';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { AccessToken, TokenCredential } from '@azure/core-auth';
@@ -15,6 +14,7 @@ import { VaultGate } from '../../../src/keyvault/vault-gate';
 import { startKeyVault, type KeyVaultStandIn } from '../../support/keyvault';
 import { createTestPki, type TestPki } from '../../support/pki';
 import { createTokenRegistry, type TokenRegistry } from '../../support/tokens';
+import { ecPublicKey } from '../../support/keys';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const IDENTITY = 'reader-test-identity';
@@ -110,7 +110,7 @@ describe('KeyVaultReader against the Key Vault stand-in', () => {
   });
 
   it('reads a key as its public JWK only', async () => {
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const publicKey = ecPublicKey('P-256');
     const version = kv.setKey(VAULT, 'signing', publicKey.export({ format: 'jwk' }));
 
     const key = await reader().getKey('signing', '', signal);

@@ -2,7 +2,7 @@
  * fetchObject against an in-memory vault: every object kind and output format, the ids and versions each produces,
  * and version history (selection, file names, ids, parallel fetches, all-or-nothing, cancellation).
  */
-import { createHash, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { ProviderError } from '../../../src/errors';
 import { fetchObject, type ContentOptions, type FetchedObject } from '../../../src/mount/fetch-object';
 import type {
@@ -16,6 +16,7 @@ import type {
 } from '../../../src/spec/ports';
 import type { ObjectSpec, ObjectType } from '../../../src/spec/types';
 import { fixture } from '../content/helpers';
+import { ecPublicKey, rsaPublicKey } from '../../support/keys';
 
 const PKCS12 = 'application/x-pkcs12';
 const PEM_FILE = 'application/x-pem-file';
@@ -163,14 +164,14 @@ async function fetchError(run: Promise<unknown>): Promise<ProviderError> {
 }
 
 /** A public key as the Key Vault SDK returns it: JWK parameters as bytes. */
-function sdkJwk(kty: string, publicKey: ReturnType<typeof generateKeyPairSync>['publicKey']): PublicJwk {
+function sdkJwk(kty: string, publicKey: KeyObject): PublicJwk {
   const jwk = publicKey.export({ format: 'jwk' });
   const raw = (s: string | undefined) => (s === undefined ? undefined : new Uint8Array(Buffer.from(s, 'base64url')));
   return { kty, crv: jwk.crv, n: raw(jwk.n), e: raw(jwk.e), x: raw(jwk.x), y: raw(jwk.y) };
 }
 
-const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-const ec384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey;
+const rsa = rsaPublicKey(2048);
+const ec384 = ecPublicKey('P-384');
 const spki = (k: typeof rsa) => k.export({ type: 'spki', format: 'pem' }).toString();
 const LEAF_DER = new X509Certificate(fixture('c4-leaf.crt')).raw;
 const ROOT_DER = new X509Certificate(fixture('c4-root.crt')).raw;
@@ -279,7 +280,7 @@ describe('fetchObject — version history', () => {
     const secrets: string[] = [];
     const keys: string[] = [];
     const certs: string[] = [];
-    const keyMaterial = [0, 1, 2, 3, 4].map(() => generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey);
+    const keyMaterial = [0, 1, 2, 3, 4].map(() => ecPublicKey('P-256'));
     for (let i = 0; i < 5; i++) {
       const enabled = i !== 3;
       secrets.push(vault.add('secret', 'salt', { secret: { value: Buffer.from(`salt-${i}`).toString('base64'), contentType: undefined, certificateKeyId: undefined } }, enabled));
