@@ -1,13 +1,11 @@
 /**
  * The process: flags → wiring → servers → signals. The only module that reads process.argv, process.env or exits.
  */
+import { createAzureAccess } from './cli/azure-access';
 import { parseCommandLine, parseEndpoint, type ProviderConfig } from './cli/flags';
 import { providerVersion, versionJson } from './cli/version';
-import { CredentialCache } from './identity/credentials';
 import { canonicalCloudName, CLOUD_NAMES } from './spec/clouds';
-import { KeyVaultConnections, proxySettingsFrom } from './keyvault/connections';
 import { CachingVaultAccess } from './keyvault/cached-vault-access';
-import { AzureVaultAccess } from './keyvault/vault-access';
 import { createKubeFeatures, type KubeFeatures } from './kube/features';
 import { combineHooks } from './mount/hooks';
 import { MountService } from './mount/mount-service';
@@ -69,38 +67,8 @@ async function run(config: ProviderConfig, logger: Logger): Promise<void> {
         '(any case; AzureCloud and AzureUSGovernment are accepted too)',
     );
   }
-  const userAgentPrefix = ['csi-provider-azure/' + providerVersion(), config.customUserAgent].filter(Boolean).join(' ');
   const metrics = createMetrics(config);
-
-  // One pool of kept connections (and proxy tunnels) for Key Vault and Entra ID alike.
-  const connections = new KeyVaultConnections(proxySettingsFrom(process.env), { maxSocketsPerHost: config.maxRequestsPerVault });
-  const credentials = new CredentialCache({
-    userAgentPrefix,
-    metrics,
-    maxEntries: config.credentialCacheSize,
-    tokenProxy: {
-      url: config.tokenProxyUrl,
-      sniName: config.sniName,
-      ...(Number(process.env['KUBERNETES_SERVICE_PORT']) > 0 ? { apiServerPort: Number(process.env['KUBERNETES_SERVICE_PORT']) } : {}),
-    },
-    // The SDK would let these turn "the node's managed identity" into the provider pod's own workload identity.
-    ambientWorkloadIdentity: {
-      clientId: Boolean(process.env['AZURE_CLIENT_ID']),
-      tenantId: Boolean(process.env['AZURE_TENANT_ID']),
-      federatedTokenFile: Boolean(process.env['AZURE_FEDERATED_TOKEN_FILE']),
-    },
-    agentFor: (url) => connections.agentFor(url),
-    // The Azure SDKs' convention for another IMDS address (aad-pod-identity's NMI, and our tests' stand-in).
-    ...(process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] ? { imdsEndpoint: process.env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] } : {}),
-  });
-  const azureVaults = new AzureVaultAccess(credentials, {
-    userAgentPrefix,
-    metrics,
-    connections,
-    maxRequestsPerVault: config.maxRequestsPerVault,
-    ...(config.vaultRequestsPerSecond > 0 ? { requestsPerSecondPerVault: config.vaultRequestsPerSecond } : {}),
-    cloudFiles: { dir: config.cloudEnvFileDir },
-  });
+  const { userAgentPrefix, vaults: azureVaults } = createAzureAccess(config, process.env, { metrics });
   // The value cache only when the operator turned it on: off, mounts take exactly the path they take without it.
   const cache = config.keyVaultCache;
   const caching = cache.maxTtlMs > 0 ? new CachingVaultAccess(azureVaults, { ...cache, metrics, logger }) : undefined;

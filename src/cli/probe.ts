@@ -19,13 +19,9 @@ import type { TokenCredential } from '@azure/core-auth';
 import { isRestError } from '@azure/core-rest-pipeline';
 import { ProviderError } from '../errors';
 import { boundedHttpErrorIn } from '../identity/bounded-http';
-import { CredentialCache } from '../identity/credentials';
 import { TokenRequestError } from '../identity/token-errors';
-import { readCloudEnvironmentFile } from '../keyvault/cloud-file';
-import { AZURE_STACK_CLOUD, knownCloud, type Cloud } from '../spec/clouds';
-import { KeyVaultConnections, proxySettingsFrom } from '../keyvault/connections';
+import type { Cloud } from '../spec/clouds';
 import { AttemptTimeoutError } from '../keyvault/retry';
-import { AzureVaultAccess } from '../keyvault/vault-access';
 import { mapBounded } from '../mount/concurrency';
 import { describeObject } from '../mount/objects';
 import type { VaultReader } from '../spec/ports';
@@ -34,7 +30,7 @@ import { selectVersionHistory } from '../mount/version-history';
 import { scrub } from '../observability/scrub';
 import { untilAborted } from '../util/abort';
 import { parseCommandLine, type ProviderConfig } from './flags';
-import { providerVersion } from './version';
+import { createAzureAccess, type AzureAccess } from './azure-access';
 
 /** What went wrong, in the words of the managed-identity operations guidance; "ok" and "skipped" are not failures. */
 export type ProbeOutcome = 'ok' | 'skipped' | 'policy' | 'token' | 'permission' | 'network' | 'not found' | 'vault outage' | 'unusable' | 'error';
@@ -61,36 +57,12 @@ const PARALLEL_OBJECTS = 4;
 
 /** The Azure side a mount uses, built from the provider's flags and environment as main.ts builds it. */
 export class Prober {
-  private readonly connections: KeyVaultConnections;
-  private readonly credentials: CredentialCache;
-  private readonly vaults: AzureVaultAccess;
+  private readonly azure: AzureAccess;
 
   constructor(private readonly options: ProbeOptions) {
-    const { provider: config, env } = options;
-    const userAgentPrefix = ['csi-provider-azure/' + providerVersion(), config.customUserAgent, 'check'].filter(Boolean).join(' ');
-    this.connections = new KeyVaultConnections(proxySettingsFrom(env), { maxSocketsPerHost: config.maxRequestsPerVault });
-    this.credentials = new CredentialCache({
-      userAgentPrefix,
-      maxEntries: config.credentialCacheSize || 1,
-      tokenProxy: {
-        url: config.tokenProxyUrl,
-        sniName: config.sniName,
-        ...(Number(env['KUBERNETES_SERVICE_PORT']) > 0 ? { apiServerPort: Number(env['KUBERNETES_SERVICE_PORT']) } : {}),
-      },
-      ambientWorkloadIdentity: {
-        clientId: Boolean(env['AZURE_CLIENT_ID']),
-        tenantId: Boolean(env['AZURE_TENANT_ID']),
-        federatedTokenFile: Boolean(env['AZURE_FEDERATED_TOKEN_FILE']),
-      },
-      agentFor: (url) => this.connections.agentFor(url),
-      ...(env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] ? { imdsEndpoint: env['AZURE_POD_IDENTITY_AUTHORITY_HOST'] } : {}),
-    });
-    this.vaults = new AzureVaultAccess(this.credentials, {
-      userAgentPrefix,
-      connections: this.connections,
-      maxRequestsPerVault: config.maxRequestsPerVault,
-      cloudFiles: { dir: config.cloudEnvFileDir },
-    });
+    // The token is kept between its request and the reads, even where the provider runs without a credential cache.
+    const credentialCacheSize = options.provider.credentialCacheSize || 1;
+    this.azure = createAzureAccess(options.provider, options.env, { userAgentSuffix: 'check', credentialCacheSize });
   }
 
   /** One line per object (or one for the class when its identity cannot be probed or gets no token). */
@@ -105,11 +77,11 @@ export class Prober {
 
     let cloud: Cloud;
     try {
-      cloud = await this.cloudOf(spec);
+      cloud = await this.azure.vaults.cloudOf(spec);
     } catch (err) {
       return [{ subject: 'cloud', outcome: 'error', message: messageOf(err) }];
     }
-    const resolved = this.credentials.resolve(spec.identity, cloud, spec.tenantId);
+    const resolved = this.azure.credentials.resolve(spec.identity, cloud, spec.tenantId);
     const token = await this.acquireToken(resolved.credential, cloud);
     if (token) return [{ subject: 'identity', outcome: 'token', message: `${resolved.description}: ${token}` }];
 
@@ -119,7 +91,7 @@ export class Prober {
       const key = vaultName.toLowerCase();
       let reader = readers.get(key);
       if (!reader) {
-        reader = this.vaults.open(vaultName === spec.vaultName ? spec : { ...spec, vaultName });
+        reader = this.azure.vaults.open(vaultName === spec.vaultName ? spec : { ...spec, vaultName });
         readers.set(key, reader);
       }
       return reader;
@@ -161,7 +133,7 @@ export class Prober {
   }
 
   close(): void {
-    this.connections.destroy();
+    this.azure.connections.destroy();
   }
 
   /** undefined when a token came; else why not (never the token, never what was sent). */
@@ -176,13 +148,6 @@ export class Prober {
       if (err instanceof TokenRequestError) return scrub(`${err.reason}${err.fix ? `: ${err.fix}` : ''}`);
       return messageOf(err);
     }
-  }
-
-  private async cloudOf(spec: MountSpec): Promise<Cloud> {
-    const cloud = knownCloud(spec.cloudName);
-    if (cloud) return cloud;
-    if (spec.cloudName === AZURE_STACK_CLOUD) return readCloudEnvironmentFile(spec.cloudEnvFileName, { dir: this.options.provider.cloudEnvFileDir });
-    throw new ProviderError('InvalidArgument', `cloudName "${spec.cloudName}" is not a known cloud`);
   }
 }
 

@@ -82,7 +82,8 @@ export class AzureVaultAccess implements VaultAccess {
     return reader;
   }
 
-  private async cloudOf(spec: MountSpec): Promise<Cloud> {
+  /** The cloud a mount names: a known one, or AzureStackCloud's file (read under the operator's policy). */
+  async cloudOf(spec: MountSpec): Promise<Cloud> {
     const cloud = knownCloud(spec.cloudName);
     if (cloud) return cloud;
     if (spec.cloudName === AZURE_STACK_CLOUD) return readCloudEnvironmentFile(spec.cloudEnvFileName, this.options.cloudFiles);
