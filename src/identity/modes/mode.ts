@@ -38,8 +38,16 @@ export interface CacheKey {
  */
 export type Cached = (inner: TokenCredential, translate?: (err: unknown) => unknown) => TokenCredential;
 
+/**
+ * What `check --probe` needs, besides the class, to get a token as a pod's mount would from a provider pod: nothing,
+ * the pod's nodePublishSecretRef Secret, or its service account token (both passed in by the operator), or `never`
+ * with why only a pod's own mount can prove the identity.
+ */
+export type ProbeInput = 'nothing' | 'nodePublishSecret' | 'serviceAccountToken' | { never: string };
+
 export interface IdentityModeDefinition<M extends ModeName> {
   mode: M;
+  probeInput: ProbeInput;
   /** Who issues tokens in this mode, for messages about a token that did not come. */
   tokenEndpoint: string;
   /**

@@ -4,6 +4,7 @@ import type { IdentityModeDefinition } from './mode';
 
 export const podIdentity: IdentityModeDefinition<'podIdentity'> = {
   mode: 'podIdentity',
+  probeInput: { never: 'aad-pod-identity (NMI) gives tokens to a pod by its name and namespace: a pod using the class proves it' },
   tokenEndpoint: 'NMI (aad-pod-identity)',
   entryBytes: 16 * 1024,
   key: (identity) => ({ key: podIdentityKey(identity.pod), notAfter: Infinity }),

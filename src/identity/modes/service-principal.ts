@@ -6,6 +6,7 @@ import { entraOptions, viaEntra } from './via-entra';
 
 export const servicePrincipal: IdentityModeDefinition<'servicePrincipal'> = {
   mode: 'servicePrincipal',
+  probeInput: 'nodePublishSecret',
   tokenEndpoint: "the cloud's token service (Entra ID)",
   entryBytes: 96 * 1024,
   key: (identity, { cloud, tenantId }) => ({

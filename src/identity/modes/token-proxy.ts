@@ -7,6 +7,7 @@ import { viaEntra } from './via-entra';
 
 export const tokenProxy: IdentityModeDefinition<'tokenProxy'> = {
   mode: 'tokenProxy',
+  probeInput: 'serviceAccountToken',
   tokenEndpoint: 'the token proxy (identity binding)',
   entryBytes: 96 * 1024,
   key: (identity, ctx) => ({

@@ -11,6 +11,7 @@ export const MANAGED_IDENTITY_RECHECK_MS = 5 * 60_000;
 
 export const vmManagedIdentity: IdentityModeDefinition<'vmManagedIdentity'> = {
   mode: 'vmManagedIdentity',
+  probeInput: 'nothing',
   tokenEndpoint: IMDS_NAME,
   entryBytes: 16 * 1024,
   maxTokenAgeMs: MANAGED_IDENTITY_RECHECK_MS,
