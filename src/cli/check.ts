@@ -29,6 +29,7 @@ import type { MountSpec } from '../spec/types';
 import type { ProviderConfig } from './flags';
 import { parseDuration } from '../util/duration';
 import { NodeIdentityPolicy } from '../kube/node-identity-policy';
+import { modeOf } from '../identity/modes/registry';
 import { Prober, providerConfigOf, providerFlagsOf, type ProbeLine } from './probe';
 
 const USAGE =
@@ -203,24 +204,24 @@ export async function runCheck(argv: readonly string[], io: CheckIo): Promise<nu
  * pod's mount; a probe that made them up would prove nothing.
  */
 function podOnlyIdentity(spec: MountSpec, haveSecret: boolean, haveToken: boolean): string | undefined {
-  switch (spec.identity.mode) {
-    case 'vmManagedIdentity':
+  const input = modeOf(spec.identity).probeInput;
+  switch (input) {
+    case 'nothing':
       return undefined;
-    case 'servicePrincipal':
+    case 'nodePublishSecret':
       return haveSecret
         ? undefined
         : "needs the pod's nodePublishSecretRef Secret (the service principal's client secret), which the provider may " +
             'not read: pass it with --node-publish-secret-file - (kubectl get secret NAME -n NAMESPACE -o yaml | ' +
             'kubectl exec -i PROVIDER-POD -- ... check --probe --node-publish-secret-file - ...)';
-    case 'workloadIdentity':
-    case 'tokenProxy':
+    case 'serviceAccountToken':
       return haveToken
         ? undefined
         : "needs the pod's service-account token (kubelet gives it to a mount; the provider has no right to request " +
             'one for another service account): pass one with --service-account-token-file - (kubectl create token SA -n ' +
             'NAMESPACE --audience api://AzureADTokenExchange | kubectl exec -i PROVIDER-POD -- ... check --probe ...)';
-    case 'podIdentity':
-      return 'aad-pod-identity (NMI) gives tokens to a pod by its name and namespace: a pod using the class proves it';
+    default:
+      return input.never;
   }
 }
 

@@ -30,9 +30,15 @@ export function joinReasonAndFix(reason: string, fix: string): string {
 
 const OTHER_TENANT = /not configured to acquire tokens for tenant ([^\s.]+)/;
 
+/**
+ * The modes whose tokens come from Entra ID (or the token proxy speaking for it), named here rather than derived from
+ * every mode so that a mode which never asks Entra ID leaves this file alone.
+ */
+export type EntraMode = Extract<IdentityMode, 'servicePrincipal' | 'workloadIdentity' | 'tokenProxy'>;
+
 /** What the translation needs to know about the credential that failed. */
 export interface TokenErrorContext {
-  mode: Exclude<IdentityMode, 'vmManagedIdentity' | 'podIdentity'>;
+  mode: EntraMode;
   /** "the service principal with client ID …", for messages. */
   identity: string;
   clientId: string;

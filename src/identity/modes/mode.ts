@@ -38,8 +38,16 @@ export interface CacheKey {
  */
 export type Cached = (inner: TokenCredential, translate?: (err: unknown) => unknown) => TokenCredential;
 
+/**
+ * What `check --probe` needs, besides the class, to get a token as a pod's mount would from a provider pod: nothing,
+ * the pod's nodePublishSecretRef Secret, or its service account token (both passed in by the operator), or `never`
+ * with why only a pod's own mount can prove the identity.
+ */
+export type ProbeInput = 'nothing' | 'nodePublishSecret' | 'serviceAccountToken' | { never: string };
+
 export interface IdentityModeDefinition<M extends ModeName> {
   mode: M;
+  probeInput: ProbeInput;
   /** Who issues tokens in this mode, for messages about a token that did not come. */
   tokenEndpoint: string;
   /**
@@ -51,6 +59,11 @@ export interface IdentityModeDefinition<M extends ModeName> {
   /** Ask the token endpoint again once a token is this old, although still valid; unbounded when absent. */
   maxTokenAgeMs?: number;
   key(identity: IdentityOf<M>, ctx: ModeContext): CacheKey;
+  /**
+   * The identity half of the Key Vault value cache's key (`cloud` and `tenant` as the class names them, lower-cased):
+   * everything that decides whether Key Vault lets the mount read an object, never a secret in the clear.
+   */
+  valueCacheKey(identity: IdentityOf<M>, cloud: readonly string[], tenant: string): string;
   /** "the node's system-assigned managed identity", for messages. Never contains a secret. */
   describe(identity: IdentityOf<M>, ctx: ModeContext): string;
   credential(identity: IdentityOf<M>, description: string, ctx: ModeContext, cached: Cached): TokenCredential;
