@@ -1,0 +1,262 @@
+/**
+ * Differential parity: the reference provider (Azure's Go provider v1.8.2, built by test/k8s/build.sh) and ours run
+ * side by side against the same stand-ins and get the same Mount requests; the files (paths, modes, bytes) and the
+ * object versions must be equal, and bad input must fail on both. Every difference we make on purpose is listed in
+ * KNOWN_DIFFERENCES with both sides' actual outputs, so any other difference fails this test.
+ *
+ * Two things are compared as the driver uses them, not as sent: files in path order (the driver writes each file of
+ * the response; its order matters only when two share a path, which no case here does), and object versions as a set
+ * (the driver keys them by id: the reference repeats an id once per file it writes, e.g. .crt and .key).
+ */
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as forge from 'node-forge';
+import { referenceEnv, startImdsForwarder } from '../../bench/support/reference-provider';
+import { startAzureStandIns, type AzureStandIns } from '../support/azure-standins';
+import type { MountRequestInput, MountResult } from '../support/driver-client';
+import { ecPublicKey, rsaPublicKey } from '../support/keys';
+import { registerProviderCleanup, startProvider, type ProviderProcess } from '../support/provider-process';
+import { objects } from '../support/spc';
+import { makeCert, rsaKey, type TestCert } from '../unit/content/helpers';
+import { referenceBinary } from './support/components';
+
+registerProviderCleanup();
+
+const NODE = 'parity-diff-node';
+const VAULT = 'parity-diff-kv';
+const DENIED_VAULT = 'parity-diff-denied';
+const PKCS12 = 'application/x-pkcs12';
+const CONTENT = join(__dirname, '..', 'fixtures', 'content');
+const content = (name: string): Buffer => readFileSync(join(CONTENT, name));
+
+/** The provider flags each variant runs with (the same on both sides). */
+const VARIANTS = {
+  default: [] as string[],
+  noChain: ['--construct-pem-chain=false'],
+  split: ['--write-cert-and-key-in-separate-files'],
+} as const;
+type Variant = keyof typeof VARIANTS;
+
+let azure: AzureStandIns;
+let forwarder: { url: string; close(): Promise<void> };
+const ours = {} as Record<Variant, ProviderProcess>;
+const reference = {} as Record<Variant, ProviderProcess>;
+/** Version ids of `salt`, oldest first. */
+let saltVersions: string[] = [];
+
+const root = makeCert({ name: 'diff-root', key: rsaKey(30), ca: true });
+const int = makeCert({ name: 'diff-int', key: rsaKey(31), issuer: root, ca: true });
+const leaf = makeCert({ name: 'diff-leaf', key: rsaKey(32), issuer: int });
+const keyPemOf = (c: TestCert): string => c.key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const BINARY = Buffer.from([0, 1, 2, 0xfe, 0xff, 0x80, 0x7f, 10, 13, 0]);
+
+function request(entries: string[], extra: Record<string, string>): MountRequestInput {
+  return {
+    attributes: {
+      'csi.storage.k8s.io/pod.name': 'web-0',
+      'csi.storage.k8s.io/pod.namespace': 'shop',
+      'csi.storage.k8s.io/pod.uid': '0d1f7c6e',
+      'csi.storage.k8s.io/serviceAccount.name': 'web',
+      secretProviderClass: 'parity-diff',
+      useVMManagedIdentity: 'true',
+      keyvaultName: VAULT,
+      tenantID: azure.tenantId,
+      objects: objects(entries),
+      ...extra,
+    },
+    permission: '420',
+    targetPath: '/var/lib/kubelet/pods/0d1f7c6e/volumes/kubernetes.io~csi/parity-diff/mount',
+  };
+}
+
+/** What one side answered: the whole response, or the failure's status class. */
+type Outcome =
+  | { ok: true; files: Array<{ path: string; mode: string; contents: string }>; objectVersion: Array<{ id: string; version: string }>; error: string }
+  | { ok: false; code: string };
+
+const codeName = (code: number): string => Object.entries(grpcStatus).find(([, v]) => v === code)?.[0] ?? String(code);
+
+async function outcome(p: ProviderProcess, req: MountRequestInput): Promise<Outcome> {
+  try {
+    const r: MountResult = await p.client.mount(req);
+    const byId = new Map(r.objectVersion.map((v) => [`${v.id}\0${v.version}`, v]));
+    return {
+      ok: true,
+      // Contents in base64: equal strings are equal bytes, and a failure shows them readably enough.
+      files: r.files
+        .map((f) => ({ path: f.path, mode: f.mode.toString(8), contents: f.contents.toString('base64') }))
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
+      objectVersion: [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+      error: r.error?.code ?? '',
+    };
+  } catch (err) {
+    return { ok: false, code: codeName((err as ServiceError).code) };
+  }
+}
+
+/** A short form of an outcome for the table of known differences. */
+const summary = (o: Outcome): string[] | string => (o.ok ? o.files.map((f) => f.path) : o.code);
+
+interface Case {
+  name: string;
+  entries: string[];
+  extra?: Record<string, string>;
+  variant?: Variant;
+}
+
+const obj = (fields: Record<string, string | number>): string =>
+  Object.entries(fields)
+    .map(([k, v]) => `${k}: ${typeof v === 'number' ? v : JSON.stringify(v)}`)
+    .join('\n');
+
+/** Requests that mount on both sides. */
+const MOUNTS: Case[] = [
+  { name: 'text secret', entries: [obj({ objectName: 'text', objectType: 'secret' })] },
+  { name: 'multi-line secret, alias, file mode', entries: [obj({ objectName: 'multiline', objectType: 'secret', objectAlias: 'conf/app.ini', filePermission: '0600' })] },
+  { name: 'base64 secret, objectEncoding base64', entries: [obj({ objectName: 'blob', objectType: 'secret', objectEncoding: 'base64' })] },
+  { name: 'base64 secret, no encoding (as stored)', entries: [obj({ objectName: 'blob', objectType: 'secret' })] },
+  { name: 'hex secret, objectEncoding hex', entries: [obj({ objectName: 'hexblob', objectType: 'secret', objectEncoding: 'hex' })] },
+  { name: 'unicode secret, objectEncoding utf-8', entries: [obj({ objectName: 'unicode', objectType: 'secret', objectEncoding: 'utf-8' })] },
+  { name: 'objectVersion', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersion: '@salt1' })] },
+  { name: 'several objects in one mount', entries: [obj({ objectName: 'text', objectType: 'secret' }), obj({ objectName: 'rsa-key', objectType: 'key' }), obj({ objectName: 'web', objectType: 'cert' })] },
+  { name: 'RSA key', entries: [obj({ objectName: 'rsa-key', objectType: 'key' })] },
+  { name: 'EC key', entries: [obj({ objectName: 'ec-key', objectType: 'key', objectAlias: 'ec.pub' })] },
+  { name: 'cert (public certificate)', entries: [obj({ objectName: 'web', objectType: 'cert' })] },
+  { name: 'RSA PFX, chain stored out of order', entries: [obj({ objectName: 'web', objectType: 'secret' })] },
+  { name: 'RSA PFX, chain out of order, no chain construction', entries: [obj({ objectName: 'web', objectType: 'secret' })], variant: 'noChain' },
+  { name: 'RSA PFX, objectFormat pfx', entries: [obj({ objectName: 'web', objectType: 'secret', objectFormat: 'pfx' })] },
+  { name: 'RSA PFX, objectFormat pfx, objectEncoding base64', entries: [obj({ objectName: 'web', objectType: 'secret', objectFormat: 'pfx', objectEncoding: 'base64' })] },
+  { name: 'RSA PFX, separate cert and key files', entries: [obj({ objectName: 'web', objectType: 'secret' })], variant: 'split' },
+  { name: 'RSA PFX, objectFormat pem', entries: [obj({ objectName: 'web', objectType: 'secret', objectFormat: 'pem' })] },
+  { name: 'EC PFX (legacy 3DES)', entries: [obj({ objectName: 'ec-web', objectType: 'secret' })] },
+  { name: 'EC PFX, no chain construction', entries: [obj({ objectName: 'ec-web', objectType: 'secret' })], variant: 'noChain' },
+  { name: 'EC PFX, separate files', entries: [obj({ objectName: 'ec-web', objectType: 'secret' })], variant: 'split' },
+  { name: 'PEM-stored certificate', entries: [obj({ objectName: 'pem-web', objectType: 'secret' })] },
+  { name: 'PEM-stored certificate, no chain construction', entries: [obj({ objectName: 'pem-web', objectType: 'secret' })], variant: 'noChain' },
+  { name: 'PEM-stored certificate, separate files', entries: [obj({ objectName: 'pem-web', objectType: 'secret' })], variant: 'split' },
+  { name: 'objectVersionHistory 2', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 2 })] },
+  { name: 'objectVersionHistory 3 from objectVersion', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 3, objectVersion: '@salt2' })] },
+  { name: 'objectVersionHistory above the versions there are', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 10 })] },
+  { name: 'objectVersionHistory with alias', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 2, objectAlias: 'salts' })] },
+];
+
+/** Requests that must fail on both sides. */
+const FAILURES: Case[] = [
+  { name: 'unknown objectType', entries: [obj({ objectName: 'text', objectType: 'blob' })] },
+  { name: 'bad objectEncoding', entries: [obj({ objectName: 'text', objectType: 'secret', objectEncoding: 'base32' })] },
+  { name: 'missing keyvaultName', entries: [obj({ objectName: 'text', objectType: 'secret' })], extra: { keyvaultName: '' } },
+  { name: 'an object that does not exist (404)', entries: [obj({ objectName: 'no-such-secret', objectType: 'secret' })] },
+  { name: 'a vault that denies the identity (403)', entries: [obj({ objectName: 'text', objectType: 'secret' })], extra: { keyvaultName: DENIED_VAULT } },
+];
+
+/**
+ * Where ours differs from the reference on purpose (README, "Deliberate differences"): both sides' actual outputs,
+ * as file paths or the failure's gRPC status.
+ */
+const KNOWN_DIFFERENCES: Record<string, { why: string; reference: string[] | string; ours: string[] | string }> = {
+  'objectVersionHistory 2': {
+    why: 'the reference writes N+1 versions when enough exist (its loop stops one late); we write exactly N',
+    reference: ['salt/0', 'salt/1', 'salt/2'],
+    ours: ['salt/0', 'salt/1'],
+  },
+  'objectVersionHistory with alias': {
+    why: 'the same N+1, under the alias folder',
+    reference: ['salts/0', 'salts/1', 'salts/2'],
+    ours: ['salts/0', 'salts/1'],
+  },
+  // The reference returns plain Go errors (status Unknown) for every failure; ours say what kind of failure it is.
+  // The driver fails the mount on any status, so only people (and dashboards by grpc_code) see the difference.
+  'unknown objectType': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
+  'bad objectEncoding': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
+  'missing keyvaultName': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
+  'an object that does not exist (404)': { why: "Key Vault's 404 is NotFound", reference: 'UNKNOWN', ours: 'NOT_FOUND' },
+  'a vault that denies the identity (403)': { why: "Key Vault's 403 is PermissionDenied", reference: 'UNKNOWN', ours: 'PERMISSION_DENIED' },
+};
+
+/** A known difference: both sides' actual outputs as listed, and every file both write has the same mode and bytes. */
+function expectKnownDifference(name: string, theirs: Outcome, mine: Outcome): void {
+  const known = KNOWN_DIFFERENCES[name]!;
+  expect({ reference: summary(theirs), ours: summary(mine) }).toEqual({ reference: known.reference, ours: known.ours });
+  if (!theirs.ok || !mine.ok) return;
+  for (const f of mine.files) expect(f).toEqual(theirs.files.find((t) => t.path === f.path));
+  for (const v of mine.objectVersion) expect(theirs.objectVersion).toContainEqual(v);
+}
+
+beforeAll(async () => {
+  const binary = referenceBinary();
+  azure = await startAzureStandIns({ identities: { systemAssigned: { id: NODE } } });
+  forwarder = await startImdsForwarder(azure.imds.url);
+  const kv = azure.keyVault;
+  kv.addVault(VAULT, { allow: [NODE] });
+  kv.addVault(DENIED_VAULT, { allow: [] });
+  kv.setSecret(VAULT, 'text', 'hunter2');
+  kv.setSecret(VAULT, 'multiline', 'line one\nline two\r\n\n  indented\n');
+  kv.setSecret(VAULT, 'blob', BINARY.toString('base64'), { contentType: 'application/octet-stream' });
+  kv.setSecret(VAULT, 'hexblob', BINARY.toString('hex'));
+  kv.setSecret(VAULT, 'unicode', 'grüße, 日本, 🙂');
+  saltVersions = [0, 1, 2, 3].map((i) => kv.setSecret(VAULT, 'salt', `salt-${i}`));
+  kv.setKey(VAULT, 'rsa-key', rsaPublicKey(2048).export({ format: 'jwk' }));
+  kv.setKey(VAULT, 'ec-key', ecPublicKey('P-256').export({ format: 'jwk' }));
+  // A PFX whose chain is stored root first: the leaf, then root, then intermediate.
+  kv.setCertificate(VAULT, 'web', leaf.pem, { privateKeyPem: forge.pki.privateKeyToPem(leaf.key.forgePrivate), chainPem: [root.pem, int.pem] });
+  kv.setCertificate(VAULT, 'pem-web', leaf.pem, { privateKeyPem: keyPemOf(leaf), chainPem: [root.pem, int.pem], secretContentType: 'application/x-pem-file' });
+  kv.setCertificate(VAULT, 'ec-web', content('ec-leaf.crt'));
+  kv.setSecret(VAULT, 'ec-web', content('ec-3des.p12').toString('base64'), {
+    contentType: PKCS12,
+    kid: `https://${VAULT}.vault.azure.net/keys/ec-web/0123456789abcdef0123456789abcdef`,
+    managed: true,
+  });
+  const env = referenceEnv(azure, forwarder.url);
+  const started = await Promise.all(
+    (Object.keys(VARIANTS) as Variant[]).flatMap((v) => [
+      startProvider({ env: azure.providerEnv(), args: [...VARIANTS[v]] }).then((p) => (ours[v] = p)),
+      startProvider({ env, args: [...VARIANTS[v]], wrapCommand: (argv) => [binary, ...argv.slice(2)] }).then((p) => (reference[v] = p)),
+    ]),
+  );
+  expect(started).toHaveLength(6);
+});
+
+afterAll(async () => {
+  await Promise.all([...Object.values(ours), ...Object.values(reference)].map((p) => p.stop()));
+  await forwarder?.close();
+  await azure?.close();
+});
+
+/** `@saltN` in an entry is the Nth version id of `salt` (known only once the vault is filled). */
+function resolve(c: Case): MountRequestInput {
+  const entries = c.entries.map((e) => e.replace(/@salt(\d)/g, (_, i: string) => saltVersions[Number(i)]!));
+  return request(entries, c.extra ?? {});
+}
+
+async function both(c: Case): Promise<{ theirs: Outcome; mine: Outcome }> {
+  const variant = c.variant ?? 'default';
+  const req = resolve(c);
+  const [theirs, mine] = await Promise.all([outcome(reference[variant], req), outcome(ours[variant], req)]);
+  return { theirs, mine };
+}
+
+describe('the same files and object versions as the reference', () => {
+  it.each(MOUNTS.map((c) => [c.name, c] as const))('%s', async (name, c) => {
+    const { theirs, mine } = await both(c);
+    if (name in KNOWN_DIFFERENCES) return expectKnownDifference(name, theirs, mine);
+    expect(theirs.ok).toBe(true);
+    expect(mine).toEqual(theirs);
+  });
+});
+
+describe('the table of known differences names only cases that exist', () => {
+  it('every entry is a case', () => {
+    const names = new Set([...MOUNTS, ...FAILURES].map((c) => c.name));
+    expect(Object.keys(KNOWN_DIFFERENCES).filter((n) => !names.has(n))).toEqual([]);
+  });
+});
+
+describe('bad input fails on both sides', () => {
+  it.each(FAILURES.map((c) => [c.name, c] as const))('%s', async (name, c) => {
+    const { theirs, mine } = await both(c);
+    if (name in KNOWN_DIFFERENCES) return expectKnownDifference(name, theirs, mine);
+    expect(theirs.ok).toBe(false);
+    expect(mine).toEqual(theirs);
+  });
+});
