@@ -95,8 +95,8 @@ async function outcome(p: ProviderProcess, req: MountRequestInput): Promise<Outc
   }
 }
 
-/** A short form of an outcome for the table of known differences. */
-const summary = (o: Outcome): string[] | string => (o.ok ? o.files.map((f) => f.path) : o.code);
+/** A short form of an outcome for the table of known differences: `path mode` per file, or the failure's status. */
+const summary = (o: Outcome): string[] | string => (o.ok ? o.files.map((f) => `${f.path} ${f.mode}`) : o.code);
 
 interface Case {
   name: string;
@@ -139,6 +139,17 @@ const MOUNTS: Case[] = [
   { name: 'objectVersionHistory 3 from objectVersion', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 3, objectVersion: '@salt2' })] },
   { name: 'objectVersionHistory above the versions there are', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 10 })] },
   { name: 'objectVersionHistory with alias', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 2, objectAlias: 'salts' })] },
+  { name: 'objectVersionHistory 1 (a plain mount)', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 1 })] },
+  { name: 'objectVersionHistory on a PFX, objectFormat pfx', entries: [obj({ objectName: 'web', objectType: 'secret', objectVersionHistory: 2, objectFormat: 'pfx' })] },
+  { name: 'cert, no chain construction', entries: [obj({ objectName: 'web', objectType: 'cert' })], variant: 'noChain' },
+  { name: 'key, separate files', entries: [obj({ objectName: 'rsa-key', objectType: 'key' })], variant: 'split' },
+  { name: 'filePermission 0400 and permission from the request', entries: [obj({ objectName: 'text', objectType: 'secret', filePermission: '0400' }), obj({ objectName: 'multiline', objectType: 'secret' })] },
+  // Deliberate differences (README): more accepted, never less.
+  { name: 'filePermission "0o600"', entries: [obj({ objectName: 'text', objectType: 'secret', filePermission: '0o600' })] },
+  { name: 'objectType in another case (Secret)', entries: [obj({ objectName: 'text', objectType: 'Secret' })] },
+  { name: 'objectVersionHistory quoted ("2")', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: '2' })] },
+  { name: 'objectEncoding utf-8 on a key', entries: [obj({ objectName: 'rsa-key', objectType: 'key', objectEncoding: 'utf-8' })] },
+  { name: 'a PFX the reference cannot read (AES-256)', entries: [obj({ objectName: 'rsa-aes', objectType: 'secret' })] },
 ];
 
 /** Requests that must fail on both sides. */
@@ -157,13 +168,13 @@ const FAILURES: Case[] = [
 const KNOWN_DIFFERENCES: Record<string, { why: string; reference: string[] | string; ours: string[] | string }> = {
   'objectVersionHistory 2': {
     why: 'the reference writes N+1 versions when enough exist (its loop stops one late); we write exactly N',
-    reference: ['salt/0', 'salt/1', 'salt/2'],
-    ours: ['salt/0', 'salt/1'],
+    reference: ['salt/0 644', 'salt/1 644', 'salt/2 644'],
+    ours: ['salt/0 644', 'salt/1 644'],
   },
   'objectVersionHistory with alias': {
     why: 'the same N+1, under the alias folder',
-    reference: ['salts/0', 'salts/1', 'salts/2'],
-    ours: ['salts/0', 'salts/1'],
+    reference: ['salts/0 644', 'salts/1 644', 'salts/2 644'],
+    ours: ['salts/0 644', 'salts/1 644'],
   },
   // The reference returns plain Go errors (status Unknown) for every failure; ours say what kind of failure it is.
   // The driver fails the mount on any status, so only people (and dashboards by grpc_code) see the difference.
@@ -172,14 +183,24 @@ const KNOWN_DIFFERENCES: Record<string, { why: string; reference: string[] | str
   'missing keyvaultName': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
   'an object that does not exist (404)': { why: "Key Vault's 404 is NotFound", reference: 'UNKNOWN', ours: 'NOT_FOUND' },
   'a vault that denies the identity (403)': { why: "Key Vault's 403 is PermissionDenied", reference: 'UNKNOWN', ours: 'PERMISSION_DENIED' },
+  // More accepted, never less: what the reference refuses or gets wrong, and a working manifest never has.
+  'filePermission "0o600"': { why: 'the reference cannot parse the 0o prefix and writes mode 0', reference: ['text 0'], ours: ['text 600'] },
+  'objectType in another case (Secret)': { why: 'objectType in any case', reference: 'UNKNOWN', ours: ['text 644'] },
+  'objectVersionHistory quoted ("2")': { why: 'a quoted number is the number', reference: 'UNKNOWN', ours: ['salt/0 644', 'salt/1 644'] },
+  'objectEncoding utf-8 on a key': { why: 'utf-8 is what a key or certificate is written as anyway', reference: 'UNKNOWN', ours: ['rsa-key 644'] },
+  'a PFX the reference cannot read (AES-256)': {
+    why: 'golang.org/x/crypto/pkcs12 reads only the legacy PKCS#12 forms; ours reads PBES2 (what OpenSSL 3 writes)',
+    reference: 'UNKNOWN',
+    ours: ['rsa-aes 644'],
+  },
 };
 
-/** A known difference: both sides' actual outputs as listed, and every file both write has the same mode and bytes. */
+/** A known difference: both sides' actual outputs as listed (paths and modes), and every file both write has the same bytes. */
 function expectKnownDifference(name: string, theirs: Outcome, mine: Outcome): void {
   const known = KNOWN_DIFFERENCES[name]!;
   expect({ reference: summary(theirs), ours: summary(mine) }).toEqual({ reference: known.reference, ours: known.ours });
   if (!theirs.ok || !mine.ok) return;
-  for (const f of mine.files) expect(f).toEqual(theirs.files.find((t) => t.path === f.path));
+  for (const f of mine.files) expect(f.contents).toEqual(theirs.files.find((t) => t.path === f.path)?.contents);
   for (const v of mine.objectVersion) expect(theirs.objectVersion).toContainEqual(v);
 }
 
@@ -201,6 +222,11 @@ beforeAll(async () => {
   // A PFX whose chain is stored root first: the leaf, then root, then intermediate.
   kv.setCertificate(VAULT, 'web', leaf.pem, { privateKeyPem: forge.pki.privateKeyToPem(leaf.key.forgePrivate), chainPem: [root.pem, int.pem] });
   kv.setCertificate(VAULT, 'pem-web', leaf.pem, { privateKeyPem: keyPemOf(leaf), chainPem: [root.pem, int.pem], secretContentType: 'application/x-pem-file' });
+  kv.setSecret(VAULT, 'rsa-aes', content('rsa-aes256.p12').toString('base64'), {
+    contentType: PKCS12,
+    kid: `https://${VAULT}.vault.azure.net/keys/rsa-aes/0123456789abcdef0123456789abcdef`,
+    managed: true,
+  });
   kv.setCertificate(VAULT, 'ec-web', content('ec-leaf.crt'));
   kv.setSecret(VAULT, 'ec-web', content('ec-3des.p12').toString('base64'), {
     contentType: PKCS12,
