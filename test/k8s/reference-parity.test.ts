@@ -44,6 +44,8 @@ const ours = {} as Record<Variant, ProviderProcess>;
 const reference = {} as Record<Variant, ProviderProcess>;
 /** Version ids of `salt`, oldest first. */
 let saltVersions: string[] = [];
+/** Version ids of `rsa-key`, oldest first. */
+const keyVersions: string[] = [];
 
 const root = makeCert({ name: 'diff-root', key: rsaKey(30), ca: true });
 const int = makeCert({ name: 'diff-int', key: rsaKey(31), issuer: root, ca: true });
@@ -144,6 +146,15 @@ const MOUNTS: Case[] = [
   { name: 'cert, no chain construction', entries: [obj({ objectName: 'web', objectType: 'cert' })], variant: 'noChain' },
   { name: 'key, separate files', entries: [obj({ objectName: 'rsa-key', objectType: 'key' })], variant: 'split' },
   { name: 'filePermission 0400 and permission from the request', entries: [obj({ objectName: 'text', objectType: 'secret', filePermission: '0400' }), obj({ objectName: 'multiline', objectType: 'secret' })] },
+  { name: 'EC P-384 and P-521 keys, RSA-HSM key', entries: [obj({ objectName: 'ec384', objectType: 'key' }), obj({ objectName: 'ec521', objectType: 'key' }), obj({ objectName: 'rsa-hsm', objectType: 'key' })] },
+  { name: 'key objectVersion (older)', entries: [obj({ objectName: 'rsa-key', objectType: 'key', objectVersion: '@key0' })] },
+  { name: 'key objectVersionHistory', entries: [obj({ objectName: 'rsa-key', objectType: 'key', objectVersionHistory: 2 })] },
+  { name: 'cert objectVersionHistory', entries: [obj({ objectName: 'web', objectType: 'cert', objectVersionHistory: 3 })] },
+  { name: 'PFX with alias and mode, separate files', entries: [obj({ objectName: 'web', objectType: 'secret', objectAlias: 'tls/server.pem', filePermission: '0640' })], variant: 'split' },
+  { name: 'PEM text in a plain secret (content type pem, no kid)', entries: [obj({ objectName: 'plain-pem', objectType: 'secret' })] },
+  { name: 'secret value with surrounding whitespace', entries: [obj({ objectName: 'spaced', objectType: 'secret' })] },
+  { name: 'objectFormat pem on a plain secret', entries: [obj({ objectName: 'text', objectType: 'secret', objectFormat: 'pem' })] },
+  { name: 'no objects', entries: [] },
   // Deliberate differences (README): more accepted, never less.
   { name: 'filePermission "0o600"', entries: [obj({ objectName: 'text', objectType: 'secret', filePermission: '0o600' })] },
   { name: 'objectType in another case (Secret)', entries: [obj({ objectName: 'text', objectType: 'Secret' })] },
@@ -158,6 +169,11 @@ const FAILURES: Case[] = [
   { name: 'bad objectEncoding', entries: [obj({ objectName: 'text', objectType: 'secret', objectEncoding: 'base32' })] },
   { name: 'missing keyvaultName', entries: [obj({ objectName: 'text', objectType: 'secret' })], extra: { keyvaultName: '' } },
   { name: 'an object that does not exist (404)', entries: [obj({ objectName: 'no-such-secret', objectType: 'secret' })] },
+  { name: 'objectVersion that does not exist', entries: [obj({ objectName: 'text', objectType: 'secret', objectVersion: 'ffffffffffffffffffffffffffffffff' })] },
+  { name: 'objectEncoding base64 on a value that is not base64', entries: [obj({ objectName: 'multiline', objectType: 'secret', objectEncoding: 'base64' })] },
+  { name: 'objectEncoding hex on a value that is not hex', entries: [obj({ objectName: 'text', objectType: 'secret', objectEncoding: 'hex' })] },
+  { name: 'objectEncoding on a PFX (hex)', entries: [obj({ objectName: 'web', objectType: 'secret', objectEncoding: 'hex' })] },
+  { name: 'unknown objectFormat', entries: [obj({ objectName: 'web', objectType: 'secret', objectFormat: 'der' })] },
   { name: 'a vault that denies the identity (403)', entries: [obj({ objectName: 'text', objectType: 'secret' })], extra: { keyvaultName: DENIED_VAULT } },
 ];
 
@@ -183,6 +199,12 @@ const KNOWN_DIFFERENCES: Record<string, { why: string; reference: string[] | str
   'missing keyvaultName': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
   'an object that does not exist (404)': { why: "Key Vault's 404 is NotFound", reference: 'UNKNOWN', ours: 'NOT_FOUND' },
   'a vault that denies the identity (403)': { why: "Key Vault's 403 is PermissionDenied", reference: 'UNKNOWN', ours: 'PERMISSION_DENIED' },
+  'objectVersion that does not exist': { why: "Key Vault's 404 is NotFound", reference: 'UNKNOWN', ours: 'NOT_FOUND' },
+  'objectEncoding base64 on a value that is not base64': { why: 'a value the class cannot decode is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
+  'objectEncoding hex on a value that is not hex': { why: 'a value the class cannot decode is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
+  // The reference hex-decodes the PEM it made from the PFX, which cannot succeed; ours refuses the class.
+  'objectEncoding on a PFX (hex)': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
+  'unknown objectFormat': { why: 'a class error is InvalidArgument', reference: 'UNKNOWN', ours: 'INVALID_ARGUMENT' },
   // More accepted, never less: what the reference refuses or gets wrong, and a working manifest never has.
   'filePermission "0o600"': { why: 'the reference cannot parse the 0o prefix and writes mode 0', reference: ['text 0'], ours: ['text 600'] },
   'objectType in another case (Secret)': { why: 'objectType in any case', reference: 'UNKNOWN', ours: ['text 644'] },
@@ -217,8 +239,15 @@ beforeAll(async () => {
   kv.setSecret(VAULT, 'hexblob', BINARY.toString('hex'));
   kv.setSecret(VAULT, 'unicode', 'grüße, 日本, 🙂');
   saltVersions = [0, 1, 2, 3].map((i) => kv.setSecret(VAULT, 'salt', `salt-${i}`));
-  kv.setKey(VAULT, 'rsa-key', rsaPublicKey(2048).export({ format: 'jwk' }));
+  keyVersions.push(kv.setKey(VAULT, 'rsa-key', rsaPublicKey(2048).export({ format: 'jwk' })));
   kv.setKey(VAULT, 'ec-key', ecPublicKey('P-256').export({ format: 'jwk' }));
+  kv.setKey(VAULT, 'ec384', ecPublicKey('P-384').export({ format: 'jwk' }));
+  kv.setKey(VAULT, 'ec521', ecPublicKey('P-521').export({ format: 'jwk' }));
+  kv.setKey(VAULT, 'rsa-hsm', rsaPublicKey(3072, 3).export({ format: 'jwk' }), { kty: 'RSA-HSM' });
+  keyVersions.push(kv.setKey(VAULT, 'rsa-key', rsaPublicKey(2048).export({ format: 'jwk' })));
+  kv.setSecret(VAULT, 'plain-pem', root.pem, { contentType: 'application/x-pem-file' });
+  kv.setSecret(VAULT, 'spaced', '  padded value \n\n');
+  kv.setCertificate(VAULT, 'web', int.pem, { privateKeyPem: forge.pki.privateKeyToPem(int.key.forgePrivate), chainPem: [root.pem] });
   // A PFX whose chain is stored root first: the leaf, then root, then intermediate.
   kv.setCertificate(VAULT, 'web', leaf.pem, { privateKeyPem: forge.pki.privateKeyToPem(leaf.key.forgePrivate), chainPem: [root.pem, int.pem] });
   kv.setCertificate(VAULT, 'pem-web', leaf.pem, { privateKeyPem: keyPemOf(leaf), chainPem: [root.pem, int.pem], secretContentType: 'application/x-pem-file' });
@@ -249,9 +278,11 @@ afterAll(async () => {
   await azure?.close();
 });
 
-/** `@saltN` in an entry is the Nth version id of `salt` (known only once the vault is filled). */
+/** `@saltN` / `@keyN` in an entry is the Nth version id of `salt` / `rsa-key` (known once the vault is filled). */
 function resolve(c: Case): MountRequestInput {
-  const entries = c.entries.map((e) => e.replace(/@salt(\d)/g, (_, i: string) => saltVersions[Number(i)]!));
+  const entries = c.entries.map((e) =>
+    e.replace(/@salt(\d)/g, (_, i: string) => saltVersions[Number(i)]!).replace(/@key(\d)/g, (_, i: string) => keyVersions[Number(i)]!),
+  );
   return request(entries, c.extra ?? {});
 }
 
