@@ -51,6 +51,10 @@ const root = makeCert({ name: 'diff-root', key: rsaKey(30), ca: true });
 const int = makeCert({ name: 'diff-int', key: rsaKey(31), issuer: root, ca: true });
 const leaf = makeCert({ name: 'diff-leaf', key: rsaKey(32), issuer: int });
 const keyPemOf = (c: TestCert): string => c.key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const UAI_CLIENT = '7e000000-0000-4000-8000-0000000000aa';
+/** PEM bundles as Key Vault may store them (test/fixtures/parity/make-inputs.sh): CRLF, EC PARAMETERS, damaged, encrypted key. */
+const PEM_BUNDLES = ['pem-crlf', 'pem-ec-params', 'pem-damaged', 'pem-encrypted-key'];
+const PARITY = join(__dirname, '..', 'fixtures', 'parity');
 const BINARY = Buffer.from([0, 1, 2, 0xfe, 0xff, 0x80, 0x7f, 10, 13, 0]);
 
 function request(entries: string[], extra: Record<string, string>): MountRequestInput {
@@ -155,6 +159,16 @@ const MOUNTS: Case[] = [
   { name: 'secret value with surrounding whitespace', entries: [obj({ objectName: 'spaced', objectType: 'secret' })] },
   { name: 'objectFormat pem on a plain secret', entries: [obj({ objectName: 'text', objectType: 'secret', objectFormat: 'pem' })] },
   { name: 'no objects', entries: [] },
+  { name: 'objectVersionHistory 0', entries: [obj({ objectName: 'salt', objectType: 'secret', objectVersionHistory: 0 })] },
+  { name: 'userAssignedIdentityID (client id)', entries: [obj({ objectName: 'text', objectType: 'secret' })], extra: { userAssignedIdentityID: UAI_CLIENT } },
+  { name: 'legacy PFX files (RC2-40, 3DES): RSA, EC, a chain of four', entries: ['rsa-rc2', 'ec-rc2', 'chain4-rc2', 'ec-nopub'].map((n) => obj({ objectName: n, objectType: 'secret' })) },
+  { name: 'legacy PFX files, no chain construction', entries: ['rsa-rc2', 'ec-rc2', 'chain4-rc2'].map((n) => obj({ objectName: n, objectType: 'secret' })), variant: 'noChain' },
+  { name: 'legacy PFX files, separate files', entries: ['rsa-rc2', 'ec-rc2', 'chain4-rc2', 'ec-nopub'].map((n) => obj({ objectName: n, objectType: 'secret' })), variant: 'split' },
+  ...PEM_BUNDLES.flatMap((n): Case[] => [
+    { name: `PEM bundle ${n}`, entries: [obj({ objectName: n, objectType: 'secret' })] },
+    { name: `PEM bundle ${n}, separate files`, entries: [obj({ objectName: n, objectType: 'secret' })], variant: 'split' },
+    { name: `PEM bundle ${n}, no chain construction`, entries: [obj({ objectName: n, objectType: 'secret' })], variant: 'noChain' },
+  ]),
   // Deliberate differences (README): more accepted, never less.
   { name: 'filePermission "0o600"', entries: [obj({ objectName: 'text', objectType: 'secret', filePermission: '0o600' })] },
   { name: 'objectType in another case (Secret)', entries: [obj({ objectName: 'text', objectType: 'Secret' })] },
@@ -228,10 +242,12 @@ function expectKnownDifference(name: string, theirs: Outcome, mine: Outcome): vo
 
 beforeAll(async () => {
   const binary = referenceBinary();
-  azure = await startAzureStandIns({ identities: { systemAssigned: { id: NODE } } });
+  azure = await startAzureStandIns({
+    identities: { systemAssigned: { id: NODE }, userAssigned: [{ id: 'parity-diff-uai', clientId: UAI_CLIENT, resourceId: '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/diff' }] },
+  });
   forwarder = await startImdsForwarder(azure.imds.url);
   const kv = azure.keyVault;
-  kv.addVault(VAULT, { allow: [NODE] });
+  kv.addVault(VAULT, { allow: [NODE, 'parity-diff-uai'] });
   kv.addVault(DENIED_VAULT, { allow: [] });
   kv.setSecret(VAULT, 'text', 'hunter2');
   kv.setSecret(VAULT, 'multiline', 'line one\nline two\r\n\n  indented\n');
@@ -256,6 +272,12 @@ beforeAll(async () => {
     kid: `https://${VAULT}.vault.azure.net/keys/rsa-aes/0123456789abcdef0123456789abcdef`,
     managed: true,
   });
+  const backing = (name: string, value: string, contentType: string): void => {
+    kv.setSecret(VAULT, name, value, { contentType, kid: `https://${VAULT}.vault.azure.net/keys/${name}/0123456789abcdef0123456789abcdef`, managed: true });
+  };
+  for (const n of ['rsa-rc2', 'ec-rc2', 'chain4-rc2']) backing(n, content(`${n}.p12`).toString('base64'), PKCS12);
+  backing('ec-nopub', readFileSync(join(PARITY, 'ec-nopub.p12')).toString('base64'), PKCS12);
+  for (const n of PEM_BUNDLES) backing(n, readFileSync(join(PARITY, `${n}.pem`), 'utf8'), 'application/x-pem-file');
   kv.setCertificate(VAULT, 'ec-web', content('ec-leaf.crt'));
   kv.setSecret(VAULT, 'ec-web', content('ec-3des.p12').toString('base64'), {
     contentType: PKCS12,
@@ -299,6 +321,14 @@ describe('the same files and object versions as the reference', () => {
     if (name in KNOWN_DIFFERENCES) return expectKnownDifference(name, theirs, mine);
     expect(theirs.ok).toBe(true);
     expect(mine).toEqual(theirs);
+  });
+});
+
+describe('the two sides are the two providers', () => {
+  it('the reference reports v1.8.2, ours its own version', async () => {
+    const [theirs, mine] = await Promise.all([reference.default.client.version(), ours.default.client.version()]);
+    expect(theirs.runtimeVersion).toBe('v1.8.2');
+    expect(mine.runtimeVersion).not.toBe('v1.8.2');
   });
 });
 
