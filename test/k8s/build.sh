@@ -4,8 +4,8 @@
 # component; a binary is rebuilt only when its wrapper (go.mod, go.sum, sources) or the Go version changes.
 # Writes manifest.json beside the binaries: their paths plus the driver's CRDs and the CSI spec's csi.proto, both
 # read from the module cache (the same module versions the binaries were built from).
-# `build.sh reference` builds only the reference provider (v1.8.2, the Go provider AKS ships, for the benchmark) and
-# prints its path.
+# The reference provider (v1.8.2, the Go provider AKS ships) is built too, for the differential parity test; its path
+# goes into the manifest. `build.sh reference` builds only it (for the benchmark) and prints its path.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -50,9 +50,12 @@ module_dir() {
 # The reference reports its version (in --version and its user agent) from this variable, as its release build sets
 # it. Its go.sum carries the reference's own recorded hashes: the checksum database does not list the azidentity
 # pseudo-version it pins.
-if [[ ${1:-} == reference ]]; then
+build_reference() {
   build reference-v1.8.2 reference-v1.8.2 github.com/Azure/secrets-store-csi-driver-provider-azure/cmd \
     -X=github.com/Azure/secrets-store-csi-driver-provider-azure/pkg/version.BuildVersion=v1.8.2
+}
+if [[ ${1:-} == reference ]]; then
+  build_reference
   exit 0
 fi
 
@@ -62,6 +65,7 @@ driver_v160=$(build driver-v1.6.0 driver-v1.6.0 sigs.k8s.io/secrets-store-csi-dr
 driver_v156=$(build driver-v1.5.6 driver-v1.5.6 sigs.k8s.io/secrets-store-csi-driver/cmd/secrets-store-csi-driver "$driver_version_flag=v1.5.6")
 etcd=$(build etcd etcd csi-provider-azure.test/k8s/etcd)
 kube_apiserver=$(build kube-apiserver kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver)
+reference=$(build_reference)
 
 driver_v160_src=$(module_dir driver-v1.6.0 sigs.k8s.io/secrets-store-csi-driver)
 driver_v156_src=$(module_dir driver-v1.5.6 sigs.k8s.io/secrets-store-csi-driver)
@@ -75,7 +79,8 @@ cat >"$cache/manifest.json.partial" <<EOF
     "v1.6.0": { "binary": "$driver_v160", "crds": "$driver_v160_src/config/crd/bases" },
     "v1.5.6": { "binary": "$driver_v156", "crds": "$driver_v156_src/config/crd/bases" }
   },
-  "csiProto": "$csi_spec_src/csi.proto"
+  "csiProto": "$csi_spec_src/csi.proto",
+  "reference": { "v1.8.2": "$reference" }
 }
 EOF
 mv "$cache/manifest.json.partial" "$cache/manifest.json"

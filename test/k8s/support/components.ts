@@ -15,6 +15,8 @@ export interface Components {
   drivers: Record<DriverVersion, { binary: string; crds: string }>;
   /** The CSI spec's csi.proto from the module the driver was built with (kubelet's side of the wire). */
   csiProto: string;
+  /** The reference provider (Azure's Go provider, the version AKS ships), for the differential parity test. */
+  reference?: Record<string, string>;
 }
 
 let loaded: Components | undefined;
@@ -32,4 +34,11 @@ export function components(): Components {
   }
   loaded = parsed;
   return parsed;
+}
+
+/** The reference provider binary build.sh built (a manifest from before it did says so). */
+export function referenceBinary(version = 'v1.8.2'): string {
+  const path = components().reference?.[version];
+  if (!path || !existsSync(path)) throw new Error(`the reference provider ${version} is not built: run test/k8s/build.sh again`);
+  return path;
 }
